@@ -1,0 +1,16 @@
+#!/usr/bin/env bun
+/**
+ * Process entry. `--plugin-manifest` is answered first, before anything else is loaded or parsed
+ * (datumctl-contract §1.7); everything else goes through `main`.
+ */
+import { manifestText } from "./manifest.ts";
+
+const argv = process.argv.slice(2);
+const end = argv.indexOf("--");
+if ((end === -1 ? argv : argv.slice(0, end)).includes("--plugin-manifest")) {
+  process.stdout.write(manifestText());
+  process.exit(0);
+}
+
+const { run } = await import("./run.ts");
+process.exit(await run(argv));

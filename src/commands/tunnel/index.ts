@@ -1,0 +1,12 @@
+import { defineCommand } from "citty";
+
+export const tunnel = defineCommand({
+  meta: { name: "tunnel", description: "Expose local services at public Datum hostnames" },
+  subCommands: {
+    list: () => import("./list.ts").then((m) => m.list),
+    update: () => import("./update.ts").then((m) => m.update),
+    enable: () => import("./enable.ts").then((m) => m.enable),
+    disable: () => import("./disable.ts").then((m) => m.disable),
+    delete: () => import("./delete.ts").then((m) => m.del),
+  },
+});

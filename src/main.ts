@@ -1,0 +1,97 @@
+/**
+ * Our own entry around citty's `runCommand` (STYLE practice 2): citty's `runMain` ends every failure
+ * with exit 1, and DESIGN §4 needs its own codes. This file resolves the command, rejects unknown
+ * flags (citty's parser is lenient), answers `--help`, runs the command and renders any failure
+ * through the pure `describeFailure`.
+ */
+import { renderUsage, runCommand, type ArgsDef, type CommandDef } from "citty";
+import { describeFailure, ERROR_FORMATS, stripAnsi, type ErrorFormat } from "./failure.ts";
+import { resolveCommand, unknownFlags, type ResolvedCommand } from "./commands/resolve.ts";
+import { root } from "./commands/root.ts";
+import { UsageError } from "./errors.ts";
+import { VERSION } from "./version.ts";
+
+/** Pull `--error-format X` / `--error-format=X` (also `--error_format`) out of argv: it applies to every command. */
+export function extractErrorFormat(argv: readonly string[]): { format: ErrorFormat; rest: string[]; invalid?: string } {
+  const rest: string[] = [];
+  let format: ErrorFormat = "human";
+  let invalid: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === "--") {
+      rest.push(...argv.slice(i));
+      break;
+    }
+    let value: string | undefined;
+    if (arg === "--error-format" || arg === "--error_format") {
+      value = argv[i + 1] ?? "";
+      i++;
+    } else if (arg.startsWith("--error-format=") || arg.startsWith("--error_format=")) {
+      value = arg.slice(arg.indexOf("=") + 1);
+    } else {
+      rest.push(arg);
+      continue;
+    }
+    if ((ERROR_FORMATS as readonly string[]).includes(value)) format = value as ErrorFormat;
+    else invalid = value;
+  }
+  return invalid === undefined ? { format, rest } : { format, rest, invalid };
+}
+
+/** citty's usage text, without colour unless the stream is a terminal (citty only checks NO_COLOR/CI). */
+async function usageOf(resolved: ResolvedCommand, color: boolean): Promise<string> {
+  const text = await renderUsage(resolved.cmd as CommandDef<ArgsDef>, resolved.parent as CommandDef<ArgsDef> | undefined);
+  const plain = color && !process.env.NO_COLOR ? text : stripAnsi(text);
+  return `${plain.split("\n").map((line) => line.trimEnd()).join("\n")}\n`;
+}
+
+function writeLines(lines: readonly string[]): void {
+  for (const line of lines) process.stderr.write(`${line}\n`);
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const { format, rest, invalid } = extractErrorFormat(argv);
+  if (invalid !== undefined) {
+    const failure = describeFailure(
+      new UsageError(`invalid --error-format "${invalid}"`, `use one of: ${ERROR_FORMATS.join(", ")}`),
+      "human",
+    );
+    writeLines(failure.lines);
+    return failure.code;
+  }
+
+  let resolved: ResolvedCommand | undefined;
+  try {
+    if (rest.length === 1 && (rest[0] === "--version" || rest[0] === "-v")) {
+      process.stdout.write(`${VERSION}\n`);
+      return 0;
+    }
+    resolved = await resolveCommand(root, rest);
+    if (resolved.help || resolved.missingSubcommand) {
+      // A command group without a subcommand prints its help and succeeds, as Cobra does.
+      process.stdout.write(await usageOf(resolved, process.stdout.isTTY === true));
+      return 0;
+    }
+    if (resolved.unknown !== undefined) {
+      throw new UsageError(`unknown command "${resolved.unknown}" for "${resolved.path.join(" ")}"`, resolved.suggestion
+        ? `did you mean "${resolved.suggestion}"? Run '${resolved.path.join(" ")} --help' for usage.`
+        : `run '${resolved.path.join(" ")} --help' for usage`);
+    }
+    const unknown = await unknownFlags(resolved.cmd, resolved.rest);
+    if (unknown.length > 0) {
+      const [first] = unknown;
+      throw new UsageError(`unknown flag: ${first?.flag}`, first?.suggestion
+        ? `did you mean ${first.suggestion}? Run '${resolved.path.join(" ")} --help' for usage.`
+        : `run '${resolved.path.join(" ")} --help' for usage`);
+    }
+    await runCommand(root, { rawArgs: rest });
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (err) {
+    const failure = describeFailure(err, format);
+    if (failure.showUsage && resolved && format === "human") {
+      process.stderr.write(await usageOf(resolved, process.stderr.isTTY === true));
+    }
+    writeLines(failure.lines);
+    return failure.code;
+  }
+}

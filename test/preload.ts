@@ -1,0 +1,28 @@
+/**
+ * Test isolation (STYLE practice 13): before any `src/` import, point every state and config
+ * directory at a per-process temp dir and drop inherited Datum/datumctl variables, so no test can
+ * read or write the developer's real `~/.datumctl` or tunnel state.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll } from "bun:test";
+
+const root = mkdtempSync(join(tmpdir(), "datumctl-connect-test-"));
+for (const key of Object.keys(process.env)) {
+  if ((key.startsWith("DATUM_") || key.startsWith("DATUMCTL_")) && key !== "DATUM_CONNECT_IN_NETNS") {
+    delete process.env[key];
+  }
+}
+process.env.HOME = join(root, "home");
+process.env.XDG_DATA_HOME = join(root, "data");
+process.env.XDG_CONFIG_HOME = join(root, "config");
+process.env.XDG_STATE_HOME = join(root, "state");
+process.env.XDG_CACHE_HOME = join(root, "cache");
+process.env.DATUM_CONNECT_DIR = join(root, "connect");
+process.env.NO_COLOR = "1";
+process.env.DATUM_CONNECT_TEST_ROOT = root;
+
+afterAll(() => {
+  rmSync(root, { recursive: true, force: true });
+});
