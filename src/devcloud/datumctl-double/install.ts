@@ -1,0 +1,165 @@
+/**
+ * Set up the datumctl test double in a directory: a state file, a call log path, and an executable
+ * POSIX sh wrapper `<dir>/bin/datumctl` to export as `DATUM_CREDENTIALS_HELPER` (or put on `PATH`).
+ *
+ * The wrapper `exec`s the running Bun (`process.execPath`) on `main.ts` by absolute paths, so it
+ * works without `bun` on `PATH` and keeps one PID (what the plugin spawns is what it kills). It
+ * also carries the state and log paths as defaults, so the double keeps working under a scrubbed
+ * environment; `DATUMCTL_DOUBLE_STATE` / `DATUMCTL_DOUBLE_LOG` in the environment still win.
+ */
+import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as v from "valibot";
+import { writeDatumctlConfig, writeServiceAccountKeyFile, type DatumctlConfigSpec } from "./config-files.ts";
+import {
+  DoubleState,
+  parseDoubleState,
+  type DoubleStateInput,
+  type FailMode,
+  type SessionStateInput,
+  type TokenSpec,
+} from "./state.ts";
+
+export const DEFAULT_DOUBLE_SESSION = "alice@example.com@api.datum.net";
+
+export interface InstallDatumctlDoubleOptions {
+  /** Session name `<email>@<api host>`; default `alice@example.com@api.datum.net`. */
+  session?: string;
+  type?: "interactive" | "service_account";
+  /** Default: the session name's part after its last `@`. */
+  apiHost?: string;
+  /** Default: the API host with `api.` → `auth.` (datumctl's derivation), else `auth.datum.net`. */
+  authHost?: string;
+  /** The session's `endpoint.server` in the written config; default `https://<apiHost>`. */
+  server?: string;
+  org?: string;
+  project?: string;
+  token?: Partial<TokenSpec>;
+  fail?: FailMode | null;
+  delayMs?: number;
+  /** More sessions, by name, in the state file's format. */
+  extraSessions?: Record<string, SessionStateInput>;
+  /** The keyring's `active_user`; default the session's user-key; `null` for "never logged in". */
+  keyringActiveUser?: string | null;
+  /** Also write a matching `<home>/.datumctl/config`. */
+  home?: string;
+  /** Also write the service account's key file under this `UserConfigDir` (service-account sessions). */
+  userConfigDir?: string;
+}
+
+export interface InstalledDatumctlDouble {
+  dir: string;
+  /** `<dir>/bin/datumctl`: the value for `DATUM_CREDENTIALS_HELPER`. */
+  helperPath: string;
+  statePath: string;
+  logPath: string;
+  session: string;
+  userKey: string;
+  /** The `~/.datumctl/config` written, with `home`. */
+  configPath?: string;
+  /** The key file written, with `userConfigDir` and a service-account session. */
+  keyPath?: string;
+  /** What was (or would be) written as `~/.datumctl/config`. */
+  config: DatumctlConfigSpec;
+}
+
+/** Absolute path of the double's entry point. */
+export function datumctlDoubleMain(): string {
+  return fileURLToPath(new URL("./main.ts", import.meta.url));
+}
+
+function shQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The wrapper script. `--no-env-file`: a `.env` in the caller's directory must not change the double. */
+export function wrapperScript(bunPath: string, mainPath: string, statePath: string, logPath: string): string {
+  return [
+    "#!/bin/sh",
+    "# datumctl test double (src/devcloud/datumctl-double), written by installDatumctlDouble().",
+    `: "\${DATUMCTL_DOUBLE_STATE:=${statePath.replace(/["\\$`]/g, "\\$&")}}"`,
+    `: "\${DATUMCTL_DOUBLE_LOG:=${logPath.replace(/["\\$`]/g, "\\$&")}}"`,
+    "export DATUMCTL_DOUBLE_STATE DATUMCTL_DOUBLE_LOG",
+    `exec ${shQuote(bunPath)} --no-env-file ${shQuote(mainPath)} "$@"`,
+    "",
+  ].join("\n");
+}
+
+export function writeDoubleState(statePath: string, state: DoubleStateInput): void {
+  // Validate on write too: a test's typo fails here, at its source, not in a child's stderr.
+  const parsed = v.parse(DoubleState, state);
+  const tmp = `${statePath}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(parsed, null, 2)}\n`, { mode: 0o600 });
+  renameSync(tmp, statePath);
+}
+
+export function readDoubleState(statePath: string): DoubleState {
+  return parseDoubleState(readFileSync(statePath, "utf8"), statePath);
+}
+
+/** Read, change, write back: how tests switch failure modes between calls. */
+export function updateDoubleState(statePath: string, change: (state: DoubleState) => void): DoubleState {
+  const state = readDoubleState(statePath);
+  change(state);
+  writeDoubleState(statePath, state);
+  return state;
+}
+
+function splitSessionName(session: string): { email: string; apiHost: string } {
+  const at = session.lastIndexOf("@");
+  return at > 0 ? { email: session.slice(0, at), apiHost: session.slice(at + 1) } : { email: session, apiHost: "api.datum.net" };
+}
+
+export function installDatumctlDouble(dir: string, options: InstallDatumctlDoubleOptions = {}): InstalledDatumctlDouble {
+  const session = options.session ?? DEFAULT_DOUBLE_SESSION;
+  const split = splitSessionName(session);
+  const apiHost = options.apiHost ?? split.apiHost;
+  const authHost = options.authHost ?? (apiHost.startsWith("api.") ? `auth.${apiHost.slice(4)}` : "auth.datum.net");
+  const userKey = `${split.email}@${authHost}`;
+  const type = options.type ?? "interactive";
+
+  const binDir = join(dir, "bin");
+  mkdirSync(binDir, { recursive: true });
+  const helperPath = join(binDir, "datumctl");
+  const statePath = join(dir, "datumctl-double.state.json");
+  const logPath = join(dir, "datumctl-double.calls.jsonl");
+
+  const primary: SessionStateInput = { userKey, type, apiHost, token: { ...options.token }, fail: options.fail ?? null };
+  if (options.delayMs !== undefined) primary.delayMs = options.delayMs;
+  const org = options.org ?? "acme";
+  const project = options.project ?? "web";
+  writeDoubleState(statePath, {
+    keyringActiveUser: options.keyringActiveUser === undefined ? userKey : options.keyringActiveUser,
+    activeSession: session,
+    currentContext: { session, org, project },
+    sessions: { ...options.extraSessions, [session]: primary },
+  });
+
+  const tmp = `${helperPath}.tmp`;
+  writeFileSync(tmp, wrapperScript(process.execPath, datumctlDoubleMain(), statePath, logPath));
+  chmodSync(tmp, 0o755);
+  renameSync(tmp, helperPath);
+
+  const config: DatumctlConfigSpec = {
+    sessions: [
+      {
+        name: session,
+        userKey,
+        email: split.email,
+        server: options.server ?? `https://${apiHost}`,
+        authHostname: authHost,
+        lastContext: `${session}/${org}/${project}`,
+      },
+    ],
+    contexts: [{ session, org }, { session, org, project }],
+    currentContext: { session, org, project },
+    activeSession: session,
+  };
+  const installed: InstalledDatumctlDouble = { dir, helperPath, statePath, logPath, session, userKey, config };
+  if (options.home) installed.configPath = writeDatumctlConfig(options.home, config);
+  if (options.userConfigDir && type === "service_account") {
+    installed.keyPath = writeServiceAccountKeyFile(options.userConfigDir, userKey);
+  }
+  return installed;
+}
