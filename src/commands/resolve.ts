@@ -5,6 +5,10 @@
  */
 import type { ArgDef, ArgsDef, CommandDef, CommandMeta, Resolvable, SubCommandsDef } from "citty";
 
+/** Any command, whatever its args (citty's `CommandDef` is invariant in them). */
+// biome-ignore lint/suspicious/noExplicitAny: the tree holds commands of every argument shape
+export type AnyCommand = CommandDef<any>;
+
 export async function resolveValue<T>(value: Resolvable<T> | undefined): Promise<T | undefined> {
   return typeof value === "function" ? await (value as () => T | Promise<T>)() : await value;
 }
@@ -39,7 +43,7 @@ export async function subCommandsOf(cmd: CommandDef<ArgsDef>): Promise<SubComman
   return subs && Object.keys(subs).length > 0 ? subs : undefined;
 }
 
-export async function resolveCommand(root: CommandDef<ArgsDef>, argv: readonly string[]): Promise<ResolvedCommand> {
+export async function resolveCommand(root: AnyCommand, argv: readonly string[]): Promise<ResolvedCommand> {
   let cmd = root;
   let parent: CommandDef<ArgsDef> | undefined;
   const path = [await commandName(root, "datumctl connect")];
@@ -76,7 +80,7 @@ function kebab(name: string): string {
   return name.replace(/([a-z0-9])([A-Z])/g, "$1-$2").toLowerCase();
 }
 
-export async function flagTable(cmd: CommandDef<ArgsDef>): Promise<Map<string, FlagInfo>> {
+export async function flagTable(cmd: AnyCommand): Promise<Map<string, FlagInfo>> {
   const defs = (await resolveValue<ArgsDef>(cmd.args)) ?? {};
   const table = new Map<string, FlagInfo>();
   for (const [name, def] of Object.entries(defs)) {
@@ -99,7 +103,7 @@ export interface UnknownFlag {
 }
 
 /** Flags in `rest` that the command does not declare. Values of string flags are skipped. */
-export async function unknownFlags(cmd: CommandDef<ArgsDef>, rest: readonly string[]): Promise<UnknownFlag[]> {
+export async function unknownFlags(cmd: AnyCommand, rest: readonly string[]): Promise<UnknownFlag[]> {
   const table = await flagTable(cmd);
   const unknown: UnknownFlag[] = [];
   const args = beforeTerminator(rest);

@@ -64,8 +64,21 @@ function typeMeta<const K extends string>(apiVersion: string, kind: K) {
 
 const isUrl = (s: string): boolean => URL.canParse(s);
 
+/**
+ * The CRD's CEL `isIP(self)` (k8s `library/ip.go`): a plain IPv4 or IPv6 address. Unlike
+ * `net.isIP` it refuses an IPv6 zone (`fe80::1%eth0`, which iroh reports for link-local
+ * addresses) and IPv4-mapped IPv6 (`::ffff:1.2.3.4`); either would fail the whole status patch.
+ */
+export function isCelIP(s: string): boolean {
+  const family = isIP(s);
+  if (family === 4) return true;
+  if (family !== 6 || s.includes("%")) return false;
+  // The URL parser renders IPv6 canonically, so every IPv4-mapped form reads `::ffff:x:y`.
+  return !/^\[::ffff:[0-9a-f]{1,4}:[0-9a-f]{1,4}\]$/.test(new URL(`http://[${s}]/`).hostname);
+}
+
 export const ConnectorAddress = v.looseObject({
-  address: v.pipe(Str, v.maxLength(39), v.check((s) => isIP(s) !== 0, "Must be an IP address.")),
+  address: v.pipe(Str, v.maxLength(39), v.check(isCelIP, "Must be an IP address.")),
   port: v.pipe(Int, v.minValue(1), v.maxValue(65535)),
 });
 

@@ -96,9 +96,13 @@ async function writeSynced(path: string, data: Uint8Array, flags: string): Promi
 
 // ---------- endpoint id ----------
 
-/** The endpoint id via iroh when its native module loads, else via `node:crypto` (same bytes). */
+/**
+ * The endpoint id (ed25519 public key, hex) via `node:crypto`. Management commands must not load
+ * iroh's 20 MB native module on the main thread; `test/unit/state/identity.test.ts` holds this
+ * equal to iroh's own derivation (`endpointIdViaIroh`).
+ */
 export async function endpointIdFromSecret(secretKey: Uint8Array): Promise<string> {
-  return (await endpointIdViaIroh(secretKey)) ?? endpointIdViaNodeCrypto(secretKey);
+  return endpointIdViaNodeCrypto(secretKey);
 }
 
 /** `undefined` when `@number0/iroh` has no native build for this platform. */

@@ -13,7 +13,7 @@
  *   again by endpoint id, and pointing a tunnel at it would take the tunnel offline.
  * - No-op writes are skipped by comparing what would be written with what is there (§J.2).
  */
-import { consola } from "consola";
+import { log } from "../log.ts";
 import { CliError, Malformed, Rejected, Unreachable, UsageError } from "../errors.ts";
 import type { ControlPlaneClient } from "../controlplane/client.ts";
 import type { Connector, HTTPProxy } from "../controlplane/schemas.ts";
@@ -127,7 +127,7 @@ export class TunnelService {
     this.#allowListPath = options.allowListPath;
     this.#annotations = options.deviceAnnotations ?? deviceAnnotations();
     this.#createPolicies = trafficProtectionEnabled(options.env ?? process.env);
-    this.#log = options.log ?? consola.withTag("tunnel");
+    this.#log = options.log ?? log.withTag("tunnel");
   }
 
   // ---------- connector ----------
