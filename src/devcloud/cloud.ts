@@ -1,0 +1,115 @@
+/**
+ * The local Datum's state: one store per project (each project control plane is its own virtual
+ * cluster), the shared resourceVersion counter, configuration, fault rules, denied tokens and the
+ * request log. No I/O; the HTTP layer (`api.ts`, `admin.ts`) and the controllers act on it.
+ */
+import { randomUUID } from "node:crypto";
+import { type DevCloudConfig, type DevCloudConfigPatch, defaultConfig, mergeConfig } from "./config.ts";
+import { FaultInjector } from "./faults.ts";
+import type { JsonObject } from "./json.ts";
+import type { Random } from "./names.ts";
+import { RequestLog } from "./request-log.ts";
+import { resourceOf } from "./resources.ts";
+import { ProjectStore, type StoreEvent } from "./store.ts";
+
+export interface DevCloudOptions {
+  readonly config?: DevCloudConfigPatch;
+  readonly now?: () => number;
+  readonly random?: Random;
+  readonly uid?: () => string;
+}
+
+/** Project ids are object names on the platform; anything else is not a project path. */
+const PROJECT_ID = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** The ConnectorClass every project has (upstream-runtime §B.3, §K.1). */
+export const DEFAULT_CONNECTOR_CLASS = "datum-connect";
+export const DATUM_CONNECT_CONTROLLER = "networking.datumapis.com/datum-connect";
+
+export class DevCloud {
+  readonly faults = new FaultInjector();
+  readonly requests = new RequestLog();
+  readonly deniedTokens = new Set<string>();
+  readonly now: () => number;
+  readonly random: Random;
+  readonly #uid: () => string;
+  #config: DevCloudConfig;
+  #resourceVersion = 0;
+  readonly #stores = new Map<string, ProjectStore>();
+  readonly #listeners = new Set<(event: StoreEvent) => void>();
+  readonly #configListeners = new Set<(config: DevCloudConfig) => void>();
+
+  constructor(opts: DevCloudOptions = {}) {
+    this.now = opts.now ?? Date.now;
+    this.random = opts.random ?? Math.random;
+    this.#uid = opts.uid ?? randomUUID;
+    this.#config = mergeConfig(defaultConfig(), opts.config ?? {});
+  }
+
+  get config(): DevCloudConfig {
+    return this.#config;
+  }
+
+  configure(patch: DevCloudConfigPatch): DevCloudConfig {
+    this.#config = mergeConfig(this.#config, patch);
+    for (const listener of this.#configListeners) listener(this.#config);
+    return this.#config;
+  }
+
+  static isProjectId(id: string): boolean {
+    return PROJECT_ID.test(id);
+  }
+
+  /** The store of a project, created (and seeded) on first use: every project id exists. */
+  project(id: string): ProjectStore {
+    const existing = this.#stores.get(id);
+    if (existing) return existing;
+    const store = new ProjectStore(id, {
+      now: this.now,
+      random: this.random,
+      uid: this.#uid,
+      nextResourceVersion: () => String(++this.#resourceVersion),
+      bumpGenerationOnNoopPatch: () => this.#config.bumpGenerationOnNoopPatch,
+      emit: (event) => {
+        for (const listener of this.#listeners) listener(event);
+      },
+    });
+    this.#stores.set(id, store);
+    store.create(resourceOf("ConnectorClass"), {
+      apiVersion: "networking.datumapis.com/v1alpha1",
+      kind: "ConnectorClass",
+      metadata: { name: DEFAULT_CONNECTOR_CLASS },
+      spec: { controllerName: DATUM_CONNECT_CONTROLLER },
+    });
+    return store;
+  }
+
+  /** The store of a project that has been used, without creating one. */
+  existingProject(id: string): ProjectStore | undefined {
+    return this.#stores.get(id);
+  }
+
+  projects(): string[] {
+    return [...this.#stores.keys()].sort();
+  }
+
+  resourceVersion(): string {
+    return String(this.#resourceVersion);
+  }
+
+  subscribe(listener: (event: StoreEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  onConfigChange(listener: (config: DevCloudConfig) => void): () => void {
+    this.#configListeners.add(listener);
+    return () => this.#configListeners.delete(listener);
+  }
+
+  snapshot(): { config: DevCloudConfig; resourceVersion: string; projects: Record<string, Record<string, JsonObject[]>> } {
+    const projects: Record<string, Record<string, JsonObject[]>> = {};
+    for (const id of this.projects()) projects[id] = this.#stores.get(id)?.snapshot() ?? {};
+    return { config: this.#config, resourceVersion: this.resourceVersion(), projects };
+  }
+}
