@@ -1,0 +1,63 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { defineCommand } from "citty";
+import { UsageError } from "../../errors.ts";
+import { say } from "../../log.ts";
+import { emit } from "../../output.ts";
+import { writeFileAtomic } from "../../state/atomic-write.ts";
+
+/** `export NAME='value'` lines, single-quoted so any value survives `. file` in a POSIX shell. */
+export function exportLines(env: Record<string, string>): string {
+  return Object.entries(env)
+    .map(([k, v]) => `export ${k}='${v.replace(/'/g, `'\\''`)}'`)
+    .join("\n");
+}
+
+function parsePort(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`invalid ${flag} "${value}"`, "a port is 0–65535 (0 picks a free one)");
+  return port;
+}
+
+export const cloud = defineCommand({
+  meta: {
+    name: "cloud",
+    description: "Run a local Datum (control plane, controllers, edge, gateway, datumctl double) on loopback",
+  },
+  args: {
+    port: { type: "string", description: "Control-plane port (default: a free one)", valueHint: "port" },
+    "edge-port": { type: "string", description: "Edge port for public URLs (default: a free one)", valueHint: "port" },
+    dir: { type: "string", description: "Where to keep its files (default: a temp dir removed on exit)", valueHint: "dir" },
+    "env-file": { type: "string", description: "Also write the export lines to this file once ready", valueHint: "file" },
+    project: { type: "string", description: "Project id to export as DATUM_PROJECT", default: "local-project" },
+  },
+  async run({ args }) {
+    const port = parsePort(args.port, "--port");
+    const edgePort = parsePort(args["edge-port"], "--edge-port");
+    const ownDir = args.dir === undefined;
+    const dir = args.dir !== undefined ? resolve(args.dir) : mkdtempSync(join(tmpdir(), "datum-local-"));
+    const { startLocalDatum } = await import("../../devcloud/local-datum.ts");
+    const datum = await startLocalDatum({
+      dir,
+      project: args.project,
+      ...(port !== undefined ? { port } : {}),
+      ...(edgePort !== undefined ? { edgePort } : {}),
+      log: say,
+    });
+    const lines = exportLines(datum.env());
+    if (args["env-file"]) await writeFileAtomic(resolve(args["env-file"]), `${lines}\n`, 0o600);
+    emit(lines);
+    say(`local Datum ready: API ${datum.controlPlane.url}${datum.edge ? `, edge ${datum.edge.url}` : ""} (Ctrl+C to stop)`);
+
+    await new Promise<void>((done) => {
+      const finish = () => done();
+      process.once("SIGINT", finish);
+      process.once("SIGTERM", finish);
+    });
+    say("stopping local Datum");
+    await datum.stop();
+    if (ownDir) rmSync(dir, { recursive: true, force: true });
+  },
+});

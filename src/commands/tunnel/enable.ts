@@ -1,0 +1,3 @@
+import { toggleCommand } from "./_toggle.ts";
+
+export const enable = toggleCommand(true);
