@@ -202,7 +202,7 @@ export type HTTPProxy = v.InferOutput<typeof HTTPProxy>;
 export const TrafficProtectionPolicy = v.looseObject({
   ...typeMeta("networking.datumapis.com/v1alpha", "TrafficProtectionPolicy"),
   spec: v.looseObject({
-    targetRefs: v.array(v.looseObject({ group: Str, kind: Str, name: Str })),
+    targetRefs: v.pipe(v.array(v.looseObject({ group: Str, kind: Str, name: Str })), v.minLength(1)),
     mode: v.optional(v.picklist(["Observe", "Enforce", "Disabled"])),
     ruleSets: v.optional(v.array(v.looseObject({ type: Str }))),
   }),

@@ -144,8 +144,9 @@ describe("enable, disable, delete", () => {
     expect(await service.get(id)).toBeUndefined();
   });
 
-  test.each([["update", "--label", "x"], ["enable"], ["disable"], ["delete"]])("%s of an unknown --id → 64", async (verb, ...rest) => {
-    const r = await cli(["tunnel", verb, "--id", "tunnel-nope0", ...rest]);
+  test.each([[["update", "--label", "x"]], [["enable"]], [["disable"]], [["delete"]]])("%j of an unknown --id → 64", async (argv) => {
+    const [verb, ...rest] = argv;
+    const r = await cli(["tunnel", verb as string, "--id", "tunnel-nope0", ...rest]);
     expect(r.code).toBe(64);
     expect(r.stderr).toContain("error: Tunnel tunnel-nope0 not found");
   });
