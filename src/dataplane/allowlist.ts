@@ -1,0 +1,37 @@
+/**
+ * Which local origins the device forwards to (upstream-runtime §E.4, §J.9).
+ *
+ * A request is allowed iff an enabled entry has the same port and the same host after
+ * normalization. Normalization is deliberately small and applied to both sides: a leading
+ * `http://`/`https://` is removed (gateways may send the host with its scheme), case is folded,
+ * brackets around IPv6 literals are removed, and the loopback aliases `localhost`, `::1` and
+ * `127.0.0.1` become `127.0.0.1`. Nothing else is equated: `0.0.0.0`, `127.1`, `localhost.`,
+ * `::ffff:127.0.0.1` or a host with userinfo stay distinct, so they match only an entry spelled
+ * the same way. Resolving names here would turn the allow-list into an SSRF oracle.
+ */
+
+export interface AllowEntry {
+  readonly id: string;
+  readonly host: string;
+  readonly port: number;
+  readonly enabled: boolean;
+}
+
+const LOOPBACK_ALIASES = new Set(["localhost", "::1", "127.0.0.1"]);
+
+export function normalizeHost(host: string): string {
+  let h = host.trim().replace(/^https?:\/\//i, "").toLowerCase();
+  if (h.startsWith("[") && h.endsWith("]")) h = h.slice(1, -1);
+  return LOOPBACK_ALIASES.has(h) ? "127.0.0.1" : h;
+}
+
+/** The entry that allows `host:port`, if any. */
+export function findAllowed(entries: readonly AllowEntry[], host: string, port: number): AllowEntry | undefined {
+  const wanted = normalizeHost(host);
+  if (wanted.length === 0) return undefined;
+  return entries.find((e) => e.enabled && e.port === port && normalizeHost(e.host) === wanted);
+}
+
+export function isAllowed(entries: readonly AllowEntry[], host: string, port: number): boolean {
+  return findAllowed(entries, host, port) !== undefined;
+}

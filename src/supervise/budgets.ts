@@ -1,0 +1,61 @@
+/**
+ * Every time budget of worker supervision, in one place (STYLE practice 9).
+ *
+ * Shutdown budgets nest, innermost first, and each must exceed the one inside it or the outer
+ * layer cuts the inner one short and the iroh endpoint leaks its sockets (iroh-js defect 4):
+ *
+ *   WORKER_SETTLE_MS          in the worker: pending streams get this long after `ep.close()`
+ *   < WORKER_CLOSE_MS         in the worker: `ep.close()` + settle + posting `stopped`; also the
+ *                             bound on the fatal-error cleanup before a crashing worker exits
+ *   < WORKER_STOP_BUDGET_MS   in main: from `shutdown` sent to `terminate()` as a last resort
+ *   < PROCESS_DRAIN_BUDGET_MS the whole process on the first SIGINT/SIGTERM (every worker is
+ *                             stopped in parallel, then the control-plane goodbye)
+ *
+ * Restart budgets: a worker that dies is respawned after a jittered, exponentially growing delay
+ * (RESTART_BASE_MS doubling up to RESTART_CAP_MS) that goes back to the base once a worker has
+ * stayed up for HEALTHY_GRACE_MS (cloudflared's grace period). BOOTSTRAP_DEATH_LIMIT deaths in a
+ * row before `ready` mean the worker cannot start at all (a missing native module, a wrong path):
+ * respawning cannot help, so the supervisor stops and reports it. READY_TIMEOUT_MS bounds the
+ * handshake; the first iroh bind in a process takes 12–25 ms, module loading a few hundred.
+ */
+
+export const WORKER_SETTLE_MS = 500;
+export const WORKER_CLOSE_MS = 1_500;
+export const WORKER_STOP_BUDGET_MS = 3_000;
+export const PROCESS_DRAIN_BUDGET_MS = 10_000;
+
+/** After `terminate()`, how long to wait for the `close` event before giving up on it. */
+export const TERMINATE_WAIT_MS = 1_000;
+
+export const READY_TIMEOUT_MS = 10_000;
+export const REQUEST_TIMEOUT_MS = 10_000;
+
+export const RESTART_BASE_MS = 500;
+export const RESTART_CAP_MS = 30_000;
+export const HEALTHY_GRACE_MS = 60_000;
+export const BOOTSTRAP_DEATH_LIMIT = 3;
+
+/** How often the ListenNode worker polls its address and home relay (watchers abort, defect 1). */
+export const ENDPOINT_POLL_MS = 2_000;
+
+export interface SupervisorBudgets {
+  readyTimeoutMs: number;
+  requestTimeoutMs: number;
+  stopBudgetMs: number;
+  terminateWaitMs: number;
+  restartBaseMs: number;
+  restartCapMs: number;
+  healthyGraceMs: number;
+  bootstrapDeathLimit: number;
+}
+
+export const DEFAULT_BUDGETS: SupervisorBudgets = {
+  readyTimeoutMs: READY_TIMEOUT_MS,
+  requestTimeoutMs: REQUEST_TIMEOUT_MS,
+  stopBudgetMs: WORKER_STOP_BUDGET_MS,
+  terminateWaitMs: TERMINATE_WAIT_MS,
+  restartBaseMs: RESTART_BASE_MS,
+  restartCapMs: RESTART_CAP_MS,
+  healthyGraceMs: HEALTHY_GRACE_MS,
+  bootstrapDeathLimit: BOOTSTRAP_DEATH_LIMIT,
+};

@@ -1,0 +1,196 @@
+/**
+ * The ListenNode worker (DESIGN §2): owns the iroh endpoint (ALPN `iroh-http-proxy/1`), the
+ * allow-list and the byte counters. Payload bytes never leave this thread; main gets addresses,
+ * counters and logs as messages (workers/messages.ts).
+ *
+ * iroh-js constraints honoured here (spec/iroh-js.md): the endpoint stays referenced until the
+ * thread exits (defect 2, `liveEndpoints`); no `watch*` call ever (defect 1: the address is polled);
+ * one write at a time per stream (defect 3, `IrohByteStream`); shutdown happens from inside
+ * (defect 4): stop accepting, `ep.close()`, let pending work settle, post `stopped`, exit 0 — a
+ * worker terminated from outside would leave its UDP sockets bound.
+ */
+import type { Connection, Endpoint, Incoming } from "@number0/iroh";
+import type net from "node:net";
+import { IrohByteStream, pendingAborts } from "../src/dataplane/byte-stream.ts";
+import { Counters } from "../src/dataplane/counters.ts";
+import { addrInfo, ALPN, bindEndpoint, boundPort, endpointInfo, listenBindAttempts, MAX_STREAMS_PER_CONNECTION } from "../src/dataplane/iroh-endpoint.ts";
+import { firstLine, serveProxyStream, type UpstreamContext } from "../src/dataplane/upstream.ts";
+import { ENDPOINT_POLL_MS, WORKER_CLOSE_MS, WORKER_SETTLE_MS } from "../src/supervise/budgets.ts";
+import { openWorkerPort } from "../src/supervise/worker-port.ts";
+import { ToListenNode, type AllowListEntry, type FromListenNode, type SecretKeyBytes } from "./messages.ts";
+
+type Start = Extract<ToListenNode, { type: "start" }>;
+
+let allowList: readonly AllowListEntry[] = [];
+let endpoint: Endpoint | undefined;
+let pollTimer: ReturnType<typeof setInterval> | undefined;
+let lastAddress = "";
+let shuttingDown = false;
+const counters = new Counters();
+/** Connection and stream tasks still running, so shutdown can let them settle. */
+const inflight = new Set<Promise<unknown>>();
+const originSockets = new Set<net.Socket>();
+
+const port = openWorkerPort<ToListenNode, FromListenNode>(ToListenNode, async (msg) => {
+  switch (msg.type) {
+    case "start":
+      return start(msg);
+    case "allowlist":
+      // One assignment: a stream reads the list once, so it sees the old or the new one, whole.
+      allowList = msg.entries;
+      return;
+    case "stats":
+      port.post({ type: "stats", id: msg.id, ...counters.snapshot() });
+      return;
+    case "shutdown":
+      return shutdown();
+    default: {
+      const unexpected: never = msg;
+      port.log("warn", "unhandled message", { type: String((unexpected as { type?: unknown }).type) });
+    }
+  }
+});
+
+const upstream: UpstreamContext = {
+  allowList: () => allowList,
+  counters,
+  sockets: originSockets,
+  log: (level, msg, fields) => port.log(level, msg, fields),
+};
+
+// A fatal error closes and settles like a shutdown: an endpoint left live outlives this thread
+// (see `onFatal`), and NAPI calls still in flight at exit crash the process later.
+port.onFatal(() => closeEverything());
+
+function track(task: Promise<unknown>): void {
+  inflight.add(task);
+  task
+    .catch((err: unknown) => port.log("error", "internal task failed", { error: firstLine(err) }))
+    .finally(() => inflight.delete(task));
+}
+
+function secretKeyBytes(key: SecretKeyBytes): number[] {
+  if (typeof key !== "string") return key;
+  return Array.from(Buffer.from(key, "base64"));
+}
+
+let binding = false;
+
+async function start(msg: Start): Promise<void> {
+  if (endpoint || binding || shuttingDown) {
+    port.post({ type: "error", id: msg.id, message: "the endpoint is already started" });
+    return;
+  }
+  binding = true;
+  let bound: { endpoint: Endpoint; attempt: number };
+  try {
+    bound = await bindEndpoint({
+      secretKey: secretKeyBytes(msg.secretKey),
+      alpns: [ALPN],
+      relayUrls: msg.relayUrls,
+      bindAttempts: listenBindAttempts(msg.bindPort),
+    });
+  } catch (err) {
+    port.post({ type: "error", id: msg.id, message: `could not bind the iroh endpoint: ${firstLine(err)}` });
+    return;
+  } finally {
+    binding = false;
+  }
+  if (shuttingDown) {
+    // `shutdown` arrived while binding: this endpoint must not outlive the thread either.
+    await bound.endpoint.close();
+    port.post({ type: "error", id: msg.id, message: "shutting down" });
+    return;
+  }
+  endpoint = bound.endpoint;
+  if (msg.bindPort && bound.attempt > 0) {
+    port.log("warn", "remembered UDP port unavailable; bound elsewhere", { wanted: msg.bindPort, bound: boundPort(endpoint) });
+  }
+  allowList = msg.allowList;
+  const info = endpointInfo(endpoint);
+  lastAddress = JSON.stringify(addrInfo(endpoint.addr()));
+  port.post({ type: "started", id: msg.id, boundPort: boundPort(endpoint), ...info });
+  port.log("info", "endpoint bound", { endpointId: info.endpointId, boundPort: boundPort(endpoint) });
+  track(acceptLoop(endpoint));
+  pollTimer = setInterval(() => pollAddress(), ENDPOINT_POLL_MS);
+}
+
+/** Post `endpoint` when the direct addresses or the home relay changed since the last post. */
+function pollAddress(): void {
+  if (!endpoint || shuttingDown) return;
+  const info = addrInfo(endpoint.addr());
+  const key = JSON.stringify(info);
+  if (key === lastAddress) return;
+  lastAddress = key;
+  port.post({ type: "endpoint", ...info });
+}
+
+async function acceptLoop(ep: Endpoint): Promise<void> {
+  for (;;) {
+    let incoming: Incoming | null;
+    try {
+      incoming = await ep.acceptNext();
+    } catch (err) {
+      if (!shuttingDown) port.log("error", "accepting connections failed", { error: firstLine(err) });
+      return;
+    }
+    if (!incoming || shuttingDown) return; // null once the endpoint is closed
+    track(serveConnection(incoming));
+  }
+}
+
+async function serveConnection(incoming: Incoming): Promise<void> {
+  let conn: Connection;
+  try {
+    conn = await (await incoming.accept()).connect();
+  } catch (err) {
+    port.log("debug", "incoming connection failed its handshake", { error: firstLine(err) });
+    return;
+  }
+  counters.connectionAccepted();
+  conn.setMaxConcurrentBiStreams(MAX_STREAMS_PER_CONNECTION);
+  try {
+    for (;;) {
+      const bi = await conn.acceptBi(); // rejects once the connection is closed
+      const stream = new IrohByteStream(bi.send, bi.recv);
+      track(
+        serveProxyStream(stream, upstream).catch((err: unknown) => {
+          port.log("debug", "stream ended with an error", { error: firstLine(err) });
+        }),
+      );
+    }
+  } catch (err) {
+    if (!shuttingDown) port.log("debug", "connection closed", { reason: firstLine(err) });
+  } finally {
+    counters.connectionCompleted();
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Stop accepting, close the endpoint, end origin connections, then let every task holding an iroh
+ * call settle (≤ WORKER_SETTLE_MS): exiting with NAPI calls in flight either leaks the endpoint's
+ * sockets or crashes Bun when those calls complete into the vanished thread (iroh-js defect 4).
+ */
+async function closeEverything(): Promise<void> {
+  shuttingDown = true;
+  clearInterval(pollTimer);
+  if (endpoint) {
+    // Bounded: whatever `close` still waits for, the remaining budget goes to settling.
+    await Promise.race([endpoint.close(), sleep(WORKER_CLOSE_MS - WORKER_SETTLE_MS)]);
+  }
+  for (const socket of originSockets) socket.destroy();
+  await Promise.race([Promise.allSettled([...inflight, ...pendingAborts]), sleep(WORKER_SETTLE_MS)]);
+}
+
+async function shutdown(): Promise<void> {
+  if (shuttingDown) return;
+  await closeEverything();
+  port.post({ type: "stopped" });
+  process.exit(0);
+}
+
+port.ready();

@@ -1,0 +1,141 @@
+/**
+ * Every main ↔ worker message, as valibot schemas (DESIGN §2, STYLE practices 6–8).
+ *
+ * One `v.variant("type", …)` per direction per worker, built from `strictObject` branches so a
+ * field added on one side and not the other fails validation (and the tests) instead of being
+ * silently dropped. Schema and type share a name. Both sides validate what they receive; an
+ * invalid message is logged and dropped, never a crash.
+ *
+ * Lifecycle branches are shared by every worker: `ready` (the handshake, carrying `PROTOCOL`),
+ * `log` (workers never print), `fatal` (posted from the worker's uncaught-error handlers),
+ * `error` (a request that carried an `id` failed), `stopped`, and `shutdown`. Requests that
+ * expect a reply carry a numeric `id`, and the reply repeats it. A new worker adds its own
+ * `To…`/`From…` pair from these pieces; a new message is one more branch.
+ */
+import * as v from "valibot";
+
+/** Bumped on any incompatible change; a worker from another build fails the handshake. */
+export const PROTOCOL = 1;
+
+const RequestId = v.pipe(v.number(), v.integer(), v.minValue(0));
+const Port = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535));
+const BindPort = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535));
+const Count = v.pipe(v.number(), v.minValue(0));
+
+// ---- lifecycle, shared by every worker ------------------------------------------------------
+
+export const Ready = v.strictObject({ type: v.literal("ready"), protocol: v.pipe(v.number(), v.integer()) });
+export type Ready = v.InferOutput<typeof Ready>;
+
+export const LogLevel = v.picklist(["debug", "info", "warn", "error"]);
+export type LogLevel = v.InferOutput<typeof LogLevel>;
+
+export const LogFields = v.record(v.string(), v.union([v.string(), v.number(), v.boolean()]));
+export type LogFields = v.InferOutput<typeof LogFields>;
+
+export const Log = v.strictObject({
+  type: v.literal("log"),
+  level: LogLevel,
+  msg: v.string(),
+  fields: v.optional(LogFields),
+});
+export type Log = v.InferOutput<typeof Log>;
+
+export const Fatal = v.strictObject({ type: v.literal("fatal"), message: v.string() });
+export type Fatal = v.InferOutput<typeof Fatal>;
+
+/** The request with this `id` failed; the supervisor rejects the caller's promise with `message`. */
+export const RequestFailed = v.strictObject({ type: v.literal("error"), id: RequestId, message: v.string() });
+export type RequestFailed = v.InferOutput<typeof RequestFailed>;
+
+export const Stopped = v.strictObject({ type: v.literal("stopped") });
+export type Stopped = v.InferOutput<typeof Stopped>;
+
+export const Shutdown = v.strictObject({ type: v.literal("shutdown") });
+export type Shutdown = v.InferOutput<typeof Shutdown>;
+
+/** Messages the supervisor itself understands, whatever the worker. */
+export const Lifecycle = v.variant("type", [Ready, Log, Fatal, RequestFailed, Stopped]);
+export type Lifecycle = v.InferOutput<typeof Lifecycle>;
+
+// ---- ListenNode (workers/listen-node.ts) ------------------------------------------------------
+
+/** 32 raw secret-key bytes (the `listen_key` file, §E.2), as a byte array or standard base64. */
+export const SecretKeyBytes = v.union([
+  v.pipe(v.array(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(255))), v.length(32)),
+  v.pipe(
+    v.string(),
+    v.regex(/^[A-Za-z0-9+/]{43}=$/, "expected the base64 of 32 bytes"),
+  ),
+]);
+export type SecretKeyBytes = v.InferOutput<typeof SecretKeyBytes>;
+
+export const AllowListEntry = v.strictObject({
+  id: v.string(),
+  host: v.pipe(v.string(), v.minLength(1)),
+  port: Port,
+  enabled: v.boolean(),
+});
+export type AllowListEntry = v.InferOutput<typeof AllowListEntry>;
+
+export const DirectAddress = v.strictObject({ address: v.string(), port: Port });
+export type DirectAddress = v.InferOutput<typeof DirectAddress>;
+
+export const TargetCounters = v.strictObject({
+  accepted: Count,
+  denied: Count,
+  completed: Count,
+  failed: Count,
+  bytesToOrigin: Count,
+  bytesFromOrigin: Count,
+  active: v.number(),
+});
+export type TargetCounters = v.InferOutput<typeof TargetCounters>;
+
+export const ToListenNode = v.variant("type", [
+  v.strictObject({
+    type: v.literal("start"),
+    id: RequestId,
+    secretKey: SecretKeyBytes,
+    /** The UDP port bound last time, so a restart keeps its addresses (DESIGN §5); 0 or absent = any. */
+    bindPort: v.optional(BindPort),
+    /** Relay URLs; empty means relays disabled. */
+    relayUrls: v.array(v.pipe(v.string(), v.url())),
+    allowList: v.array(AllowListEntry),
+  }),
+  /** Replace the whole allow-list at once (§E.4: updated atomically with the file). */
+  v.strictObject({ type: v.literal("allowlist"), entries: v.array(AllowListEntry) }),
+  v.strictObject({ type: v.literal("stats"), id: RequestId }),
+  Shutdown,
+]);
+export type ToListenNode = v.InferOutput<typeof ToListenNode>;
+
+const EndpointFields = {
+  addresses: v.array(DirectAddress),
+  homeRelay: v.nullable(v.string()),
+};
+
+export const FromListenNode = v.variant("type", [
+  Ready,
+  v.strictObject({
+    type: v.literal("started"),
+    id: RequestId,
+    endpointId: v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/)),
+    boundPort: BindPort,
+    ...EndpointFields,
+  }),
+  /** Posted when the polled address or home relay changed (watchers abort the process, defect 1). */
+  v.strictObject({ type: v.literal("endpoint"), ...EndpointFields }),
+  v.strictObject({
+    type: v.literal("stats"),
+    id: RequestId,
+    counters: v.record(v.string(), TargetCounters),
+    connectionsAccepted: Count,
+    connectionsCompleted: Count,
+  }),
+  Log,
+  Fatal,
+  RequestFailed,
+  Stopped,
+]);
+export type FromListenNode = v.InferOutput<typeof FromListenNode>;
