@@ -139,3 +139,107 @@ export const FromListenNode = v.variant("type", [
   Stopped,
 ]);
 export type FromListenNode = v.InferOutput<typeof FromListenNode>;
+
+// ---- Heartbeat (workers/heartbeat.ts) ---------------------------------------------------------
+
+/**
+ * A bearer token and its sequence number. Tokens travel main → heartbeat only as messages (never
+ * workerData, env or argv); `unauthorized` names the sequence number the server rejected, so main
+ * refreshes once per rejected token however many requests hit the 401.
+ */
+const TokenFields = { token: v.pipe(v.string(), v.minLength(1)), seq: v.pipe(v.number(), v.integer(), v.minValue(0)) };
+
+const EndpointIdHex = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/));
+
+export const ToHeartbeat = v.variant("type", [
+  v.strictObject({
+    type: v.literal("start"),
+    /** API base URL and the one project this process serves (upstream-runtime §D.2: no auto-enroll). */
+    apiBase: v.pipe(v.string(), v.url()),
+    project: v.pipe(v.string(), v.minLength(1)),
+    userAgent: v.string(),
+    endpointId: EndpointIdHex,
+    ...EndpointFields,
+    /** Published as homeRelay when neither the endpoint nor the Connector has one (the configured relay). */
+    fallbackRelay: v.nullable(v.string()),
+    ...TokenFields,
+  }),
+  v.strictObject({ type: v.literal("token"), ...TokenFields }),
+  v.strictObject({ type: v.literal("endpoint"), ...EndpointFields }),
+  Shutdown,
+]);
+export type ToHeartbeat = v.InferOutput<typeof ToHeartbeat>;
+
+const At = v.pipe(v.number(), v.minValue(0));
+
+export const FromHeartbeat = v.variant("type", [
+  Ready,
+  v.strictObject({ type: v.literal("unauthorized"), seq: v.pipe(v.number(), v.integer(), v.minValue(0)) }),
+  v.strictObject({ type: v.literal("resolved"), connector: v.string(), lease: v.nullable(v.string()) }),
+  v.strictObject({ type: v.literal("patched"), at: At }),
+  v.strictObject({ type: v.literal("renewed"), at: At, leaseDurationS: v.number() }),
+  v.strictObject({ type: v.literal("lease_lapsed"), at: At, sinceMs: v.number() }),
+  v.strictObject({
+    type: v.literal("heartbeat_failed"),
+    at: At,
+    step: v.string(),
+    message: v.string(),
+    attempt: v.number(),
+    retryInMs: v.number(),
+  }),
+  Log,
+  Fatal,
+  RequestFailed,
+  Stopped,
+]);
+export type FromHeartbeat = v.InferOutput<typeof FromHeartbeat>;
+
+// ---- Verifier (workers/verifier.ts) -----------------------------------------------------------
+
+export const ProbeTarget = v.picklist(["origin", "public"]);
+export type ProbeTarget = v.InferOutput<typeof ProbeTarget>;
+
+const ProbeSummary = v.strictObject({
+  url: v.string(),
+  up: v.boolean(),
+  status: v.nullable(v.number()),
+  error: v.nullable(v.string()),
+  elapsedMs: v.number(),
+  viaFallback: v.boolean(),
+});
+export type ProbeSummary = v.InferOutput<typeof ProbeSummary>;
+
+export const ToVerifier = v.variant("type", [
+  v.strictObject({
+    type: v.literal("verify"),
+    id: RequestId,
+    /** Best effort: a down origin is a warning, not a failure (upstream-runtime §C.10). */
+    originUrl: v.nullable(v.string()),
+    originBudgetMs: v.pipe(v.number(), v.minValue(0)),
+    publicUrl: v.string(),
+    publicBudgetMs: v.pipe(v.number(), v.minValue(0)),
+  }),
+  v.strictObject({ type: v.literal("cancel"), id: RequestId }),
+  Shutdown,
+]);
+export type ToVerifier = v.InferOutput<typeof ToVerifier>;
+
+export const FromVerifier = v.variant("type", [
+  Ready,
+  v.strictObject({
+    type: v.literal("attempt"),
+    id: RequestId,
+    target: ProbeTarget,
+    url: v.string(),
+    elapsedMs: v.number(),
+    status: v.nullable(v.number()),
+    error: v.nullable(v.string()),
+  }),
+  v.strictObject({ type: v.literal("probed"), id: RequestId, target: ProbeTarget, result: ProbeSummary }),
+  v.strictObject({ type: v.literal("verified"), id: RequestId, origin: v.nullable(ProbeSummary), public: ProbeSummary }),
+  Log,
+  Fatal,
+  RequestFailed,
+  Stopped,
+]);
+export type FromVerifier = v.InferOutput<typeof FromVerifier>;

@@ -8,7 +8,7 @@
  * dies, so no caller waits forever. A worker that dies `BOOTSTRAP_DEATH_LIMIT` times in a row
  * before `ready`, or speaks another protocol, is not respawned again: that is reported as fatal.
  */
-import { consola } from "consola";
+import { log as rootLog } from "../log.ts";
 import * as v from "valibot";
 import { Fatal, Log, PROTOCOL, Ready, RequestFailed, Stopped, type LogFields, type LogLevel } from "../../workers/messages.ts";
 import { DEFAULT_BUDGETS, type SupervisorBudgets } from "./budgets.ts";
@@ -133,6 +133,8 @@ export interface SupervisorOptions<Out extends { type: string }> {
 }
 
 interface Pending<Out> {
+  /** The reply type that settles the request. */
+  readonly expect: string;
   resolve(msg: Out): void;
   reject(err: Error): void;
   timer: ReturnType<typeof setTimeout>;
@@ -166,7 +168,7 @@ function sleepOr<T>(promise: Promise<T>, ms: number): Promise<boolean> {
 }
 
 function defaultLog(name: string): SupervisorLog {
-  const logger = consola.withTag(name);
+  const logger = rootLog.withTag(name);
   return (level, msg, fields) => logger[level](fields ? `${msg} ${JSON.stringify(fields)}` : msg);
 }
 
@@ -243,10 +245,8 @@ export class WorkerSupervisor<In extends { type: string }, Out extends { type: s
         reject(new WorkerRequestFailed(this.options.name, `worker ${this.options.name} did not answer within ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, {
-        resolve: (msg) => {
-          if (msg.type === expect) resolve(msg as Extract<Out, { type: T }>);
-          else reject(new WorkerRequestFailed(this.options.name, `unexpected reply ${msg.type} (wanted ${expect})`));
-        },
+        expect,
+        resolve: (msg) => resolve(msg as Extract<Out, { type: T }>),
         reject,
         timer,
       });
@@ -381,9 +381,11 @@ export class WorkerSupervisor<In extends { type: string }, Out extends { type: s
       pending.reject(new WorkerRequestFailed(this.options.name, msg.message));
       return;
     }
+    // A message carrying a pending request's id settles it only when it is the expected reply;
+    // others with that id are progress along the way (the verifier's probe attempts).
     const id = (msg as { id?: unknown }).id;
     const pending = typeof id === "number" ? this.pending.get(id) : undefined;
-    if (pending && typeof id === "number") {
+    if (pending && typeof id === "number" && msg.type === pending.expect) {
       this.pending.delete(id);
       clearTimeout(pending.timer);
       pending.resolve(msg);

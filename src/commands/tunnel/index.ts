@@ -4,6 +4,7 @@ export const tunnel = defineCommand({
   meta: { name: "tunnel", description: "Expose local services at public Datum hostnames" },
   subCommands: {
     list: () => import("./list.ts").then((m) => m.list),
+    listen: () => import("./listen.ts").then((m) => m.listen),
     update: () => import("./update.ts").then((m) => m.update),
     enable: () => import("./enable.ts").then((m) => m.enable),
     disable: () => import("./disable.ts").then((m) => m.disable),

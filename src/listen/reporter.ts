@@ -1,0 +1,306 @@
+/**
+ * How `tunnel listen` shows what is happening, in three forms over the same events:
+ * - `TtyReporter`: a live view on a terminal (stderr), updated in place with a spinner;
+ * - `PlainReporter`: one line per change (logs, CI, pipes);
+ * - `JsonReporter`: the upstream JSON events on stdout (§H.3), with the plain lines on stderr.
+ * stdout carries only data: the ready line (or JSON events); everything else goes to stderr.
+ */
+import type { ProbeSummary, ProbeTarget } from "../../workers/messages.ts";
+import type { TunnelProgress } from "../tunnel/progress.ts";
+import type { TunnelSummary } from "../tunnel/service.ts";
+import {
+  originUnverifiedLine,
+  originVerifiedLine,
+  progressChanges,
+  proxyRespondingLine,
+  proxyWaitingLine,
+  readyLine,
+  stepDoneLine,
+  stepWaitingLine,
+} from "./lines.ts";
+
+export type Resolution = "created" | "found" | "updated";
+export type RuntimeEnd = "terminal_failure" | "deleted_upstream";
+
+export interface ListenReporter {
+  endpointId(id: string): void;
+  tunnel(kind: Resolution, tunnel: TunnelSummary): void;
+  settingUp(): void;
+  progress(progress: TunnelProgress, elapsedMs: number): void;
+  pollFailed(message: string, consecutive: number): void;
+  verifying(): void;
+  probeAttempt(target: ProbeTarget, url: string, elapsedMs: number, status: number | null, error: string | null): void;
+  probed(target: ProbeTarget, result: ProbeSummary): void;
+  ready(tunnel: TunnelSummary, urls: readonly string[], endpointId: string, elapsedMs: number): void;
+  /** A runtime warning or note (login lost, heartbeat trouble). */
+  notice(line: string): void;
+  ended(kind: RuntimeEnd, id: string, message: string): void;
+  disabling(): void;
+  disabled(id: string): void;
+  close(): void;
+}
+
+type Write = (line: string) => void;
+
+const stderrLine: Write = (line) => process.stderr.write(`${line}\n`);
+const stdoutLine: Write = (line) => process.stdout.write(`${line}\n`);
+
+/** Show a waiting line for a pending step every this often, once it has waited this long. */
+const WAITING_EVERY_MS = 10_000;
+/** Same for the public-URL probe. */
+const PROBE_WAITING_EVERY_MS = 5_000;
+
+export class PlainReporter implements ListenReporter {
+  #last: TunnelProgress | undefined;
+  readonly #waitingShown = new Map<string, number>();
+  #probeShownAt = 0;
+
+  constructor(
+    protected readonly err: Write = stderrLine,
+    protected readonly out: Write = stdoutLine,
+  ) {}
+
+  endpointId(id: string): void {
+    this.err(`Your endpoint ID: ${id}`);
+  }
+
+  tunnel(kind: Resolution, t: TunnelSummary): void {
+    const head = kind === "created" ? "Created tunnel:" : kind === "updated" ? "Updated tunnel:" : `Found existing tunnel for ${t.endpoint}:`;
+    this.err(head);
+    this.err(`  id: ${t.id}`);
+    this.err(`  label: ${t.label}`);
+    this.err(`  endpoint: ${t.endpoint}`);
+  }
+
+  settingUp(): void {
+    this.err("Setting up tunnel...");
+  }
+
+  progress(progress: TunnelProgress, elapsedMs: number): void {
+    for (const change of progressChanges(this.#last, progress)) {
+      if (change.step.status === "ready") this.err(stepDoneLine(change.step, elapsedMs));
+    }
+    this.#last = progress;
+    if (elapsedMs < WAITING_EVERY_MS) return;
+    const pending = progress.steps.find((s) => s.status !== "ready" && !(s.step === "connector_metadata_programmed" && s.status === "unknown"));
+    if (!pending) return;
+    const shown = this.#waitingShown.get(pending.step) ?? 0;
+    if (elapsedMs - shown >= WAITING_EVERY_MS) {
+      this.#waitingShown.set(pending.step, elapsedMs);
+      this.err(stepWaitingLine(pending, elapsedMs));
+    }
+  }
+
+  pollFailed(message: string, consecutive: number): void {
+    this.err(`  … progress poll failed (${consecutive} in a row), retrying: ${message}`);
+  }
+
+  verifying(): void {
+    this.err("Verifying connectivity...");
+  }
+
+  probeAttempt(target: ProbeTarget, url: string, elapsedMs: number, status: number | null, error: string | null): void {
+    if (target !== "public" || elapsedMs - this.#probeShownAt < PROBE_WAITING_EVERY_MS) return;
+    this.#probeShownAt = elapsedMs;
+    this.err(proxyWaitingLine(url, elapsedMs, status, error));
+  }
+
+  probed(target: ProbeTarget, r: ProbeSummary): void {
+    if (target === "origin") {
+      this.err(r.up && r.status !== null ? originVerifiedLine(r.url, r.status, r.elapsedMs) : originUnverifiedLine(r.url));
+    } else if (r.up && r.status !== null) {
+      this.err(proxyRespondingLine(r.url, r.status, r.elapsedMs));
+    }
+  }
+
+  ready(_t: TunnelSummary, urls: readonly string[], _endpointId: string, elapsedMs: number): void {
+    for (const url of urls) this.out(readyLine(elapsedMs, url));
+    this.err("Press Ctrl+C to stop...");
+  }
+
+  notice(line: string): void {
+    this.err(line);
+  }
+
+  ended(_kind: RuntimeEnd, _id: string, message: string): void {
+    this.err(message);
+  }
+
+  disabling(): void {
+    this.err("");
+    this.err("Disabling tunnel...");
+  }
+
+  disabled(_id: string): void {
+    this.err("Tunnel disabled.");
+  }
+
+  close(): void {}
+}
+
+/** The upstream plugin's JSON events (§H.3) on stdout, one object per line; text stays on stderr. */
+export class JsonReporter extends PlainReporter {
+  #last: TunnelProgress | undefined;
+  readonly #json: Write;
+
+  constructor(err: Write = stderrLine, out: Write = stdoutLine) {
+    super(err, () => undefined);
+    this.#json = out;
+  }
+
+  #emit(event: Record<string, unknown>): void {
+    this.#json(JSON.stringify(event));
+  }
+
+  override tunnel(kind: Resolution, t: TunnelSummary): void {
+    super.tunnel(kind, t);
+    if (kind === "created") this.#emit({ type: "tunnel_created", id: t.id });
+    if (kind === "updated") this.#emit({ type: "tunnel_updated", id: t.id, label: t.label, endpoint: t.endpoint });
+  }
+
+  override progress(progress: TunnelProgress, elapsedMs: number): void {
+    for (const { step } of progressChanges(this.#last, progress)) {
+      this.#emit({ type: "tunnel_progress", step: step.step, status: step.status, resource: step.resource ?? null });
+    }
+    this.#last = progress;
+    super.progress(progress, elapsedMs);
+  }
+
+  override probed(target: ProbeTarget, r: ProbeSummary): void {
+    super.probed(target, r);
+    if (r.up) this.#emit({ type: "tunnel_verified", url: r.url });
+  }
+
+  override ready(t: TunnelSummary, urls: readonly string[], endpointId: string, elapsedMs: number): void {
+    this.#emit({
+      type: "tunnel_ready",
+      id: t.id,
+      label: t.label,
+      endpoint: t.endpoint,
+      hostnames: t.hostnames,
+      urls,
+      endpoint_id: endpointId,
+      status: "ready",
+      elapsed_secs: Math.round(elapsedMs / 100) / 10,
+    });
+    super.ready(t, urls, endpointId, elapsedMs);
+  }
+
+  override ended(kind: RuntimeEnd, id: string, message: string): void {
+    super.ended(kind, id, message);
+    this.#emit({ type: kind === "terminal_failure" ? "tunnel_terminal_failure" : "tunnel_deleted_upstream", id, message });
+  }
+
+  override disabled(id: string): void {
+    super.disabled(id);
+    this.#emit({ type: "tunnel_disabled", id });
+  }
+}
+
+const SPINNER = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
+/**
+ * A live block on the terminal: one row per setup step (✓ done, spinner for the step being waited
+ * on, · for later ones) and a status row, redrawn in place. Lines printed meanwhile go above it.
+ */
+export class TtyReporter extends PlainReporter {
+  #progress: TunnelProgress | undefined;
+  #doneAt = new Map<string, number>();
+  #status = "";
+  #drawn = 0;
+  #frame = 0;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #started = performance.now();
+  readonly #stream: NodeJS.WriteStream;
+
+  constructor(stream: NodeJS.WriteStream = process.stderr, out: Write = stdoutLine) {
+    super((line) => this.#above(line), out);
+    this.#stream = stream;
+  }
+
+  #above(line: string): void {
+    this.#clear();
+    this.#stream.write(`${line}\n`);
+    this.#draw();
+  }
+
+  #clear(): void {
+    if (this.#drawn > 0) this.#stream.write(`\x1b[${this.#drawn}A\x1b[0J`);
+    this.#drawn = 0;
+  }
+
+  #draw(): void {
+    if (!this.#timer) return;
+    const rows: string[] = [];
+    const spin = SPINNER[this.#frame % SPINNER.length] ?? "*";
+    let waiting = false;
+    for (const step of this.#progress?.steps ?? []) {
+      const optional = step.step === "connector_metadata_programmed" && step.status === "unknown";
+      if (step.status === "ready" || optional) {
+        const at = this.#doneAt.get(step.step);
+        rows.push(`  ✓ ${step.label}${at !== undefined ? ` (${(at / 1000).toFixed(1)}s)` : ""}`);
+      } else if (!waiting) {
+        waiting = true;
+        const detail = step.message ?? step.reason;
+        rows.push(`  ${spin} ${step.label}${detail ? ` — ${detail}` : ""}`);
+      } else rows.push(`  · ${step.label}`);
+    }
+    const elapsed = ((performance.now() - this.#started) / 1000).toFixed(1);
+    rows.push(`  ${this.#status ? `${spin} ${this.#status}` : ""} (${elapsed}s)`);
+    this.#stream.write(`${rows.join("\n")}\n`);
+    this.#drawn = rows.length;
+  }
+
+  #redraw(): void {
+    this.#clear();
+    this.#draw();
+  }
+
+  override settingUp(): void {
+    this.#started = performance.now();
+    this.#status = "setting up tunnel";
+    this.#timer = setInterval(() => {
+      this.#frame++;
+      this.#redraw();
+    }, 100);
+    this.#timer.unref?.();
+    this.#redraw();
+  }
+
+  override progress(progress: TunnelProgress, elapsedMs: number): void {
+    for (const s of progress.steps) if (s.status === "ready" && !this.#doneAt.has(s.step)) this.#doneAt.set(s.step, elapsedMs);
+    this.#progress = progress;
+    this.#redraw();
+  }
+
+  override verifying(): void {
+    this.#status = "verifying the public URL";
+    this.#redraw();
+  }
+
+  override probeAttempt(target: ProbeTarget, url: string, _elapsedMs: number, status: number | null, error: string | null): void {
+    if (target !== "public") return;
+    this.#status = `waiting for ${url} (${status !== null ? `HTTP ${status}` : (error ?? "no answer")})`;
+  }
+
+  override ready(t: TunnelSummary, urls: readonly string[], endpointId: string, elapsedMs: number): void {
+    this.close();
+    super.ready(t, urls, endpointId, elapsedMs);
+  }
+
+  override close(): void {
+    if (!this.#timer) return;
+    this.#status = "";
+    this.#redraw();
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    // Leave the final block on screen, without the empty status row.
+    this.#stream.write("\x1b[1A\x1b[2K");
+    this.#drawn = 0;
+  }
+}
+
+export function reporterFor(format: "table" | "json", stderrIsTty: boolean): ListenReporter {
+  if (format === "json") return new JsonReporter();
+  return stderrIsTty ? new TtyReporter() : new PlainReporter();
+}

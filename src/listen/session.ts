@@ -1,0 +1,420 @@
+/**
+ * One `tunnel listen` from start to teardown (upstream-runtime §H.2–H.3, DESIGN §3):
+ *
+ *   lock the identity slot → start the ListenNode (iroh) → find, create or update the tunnel →
+ *   start the heartbeat → enable → wait for setup (750 ms polls) → verify origin and public URL →
+ *   ready → watch every 10 s until a signal → disable the advertisement → stop the workers.
+ *
+ * The main thread owns the token source and the control plane; workers own the data plane, the
+ * heartbeat and the probes, and talk to us only in typed messages (workers/messages.ts).
+ */
+import { readFile } from "node:fs/promises";
+import * as v from "valibot";
+import type { FromHeartbeat, FromVerifier, ProbeSummary, ToHeartbeat, ToVerifier } from "../../workers/messages.ts";
+import { FromHeartbeat as FromHeartbeatSchema, FromVerifier as FromVerifierSchema } from "../../workers/messages.ts";
+import type { TokenSource } from "../auth/token-source.ts";
+import { userAgent } from "../controlplane/user-agent.ts";
+import type { DataPlane, DataPlaneEndpoint } from "../dataplane/listen-node.ts";
+import { loadDataPlane } from "../dataplane/listen-node.ts";
+import { relayUrls } from "../dataplane/relays.ts";
+import { Rejected, UsageError } from "../errors.ts";
+import { log } from "../log.ts";
+import { readAllowList, type AllowEntry } from "../state/allowlist.ts";
+import { writeFileAtomic } from "../state/atomic-write.ts";
+import { acquireSlotLock, type SlotLock } from "../state/lock.ts";
+import { slotFiles } from "../state/paths.ts";
+import { processStartTime } from "../state/process-identity.ts";
+import { WorkerSupervisor } from "../supervise/worker.ts";
+import { normalizeEndpoint, parseTarget } from "../tunnel/endpoint.ts";
+import { formatTerminalFailure, terminalFailure } from "../tunnel/progress.ts";
+import type { DeviceAddress, TunnelService, TunnelSummary } from "../tunnel/service.ts";
+import { awaitSetup, SetupAborted, TerminalFailure } from "./await-setup.ts";
+import { publicUrl } from "./lines.ts";
+import type { ListenReporter } from "./reporter.ts";
+
+/** The runtime watch re-reads progress this often (upstream `RUNTIME_POLL_INTERVAL`). */
+export const RUNTIME_POLL_MS = 10_000;
+/** How long the foreground listen keeps probing the public URL before it gives up. */
+export const PUBLIC_PROBE_BUDGET_MS = 10 * 60_000;
+/** The origin probe is best effort: this long, then a warning (§C.10: half the verify budget). */
+export const ORIGIN_PROBE_BUDGET_MS = 5_000;
+
+export interface ListenRequest {
+  readonly endpoint?: string | undefined;
+  readonly id?: string | undefined;
+  readonly label?: string | undefined;
+  /** Accept label changes without asking. */
+  readonly yes: boolean;
+  /** Ask the user a yes/no question (only on a terminal); undefined = not interactive. */
+  readonly confirm?: ((question: string) => Promise<boolean>) | undefined;
+}
+
+export interface ListenDeps {
+  readonly project: string;
+  readonly apiBase: string;
+  readonly service: TunnelService;
+  readonly tokens: TokenSource;
+  readonly slotDir: string;
+  readonly secretKey: Uint8Array;
+  readonly endpointId: string;
+  readonly reporter: ListenReporter;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Aborted by the first SIGINT/SIGTERM. */
+  readonly signal: AbortSignal;
+}
+
+/** Remembered per identity slot so a restart binds the same UDP port (DESIGN §5). */
+const RunFile = v.object({ boundPort: v.optional(v.number()) });
+
+async function rememberedPort(path: string): Promise<number | undefined> {
+  try {
+    const parsed = v.safeParse(RunFile, JSON.parse(await readFile(path, "utf8")));
+    return parsed.success ? parsed.output.boundPort : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function workerEntries(entries: readonly AllowEntry[]) {
+  return entries.map((e) => ({ id: e.id, host: e.host, port: e.port, enabled: e.enabled }));
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** Pure: which tunnel to use, given the flags and what the project has (upstream §H.3). */
+export function checkListenFlags(req: Pick<ListenRequest, "endpoint" | "id">): void {
+  if (!req.endpoint && !req.id) {
+    throw new UsageError("--endpoint or --id is required", "e.g. tunnel listen --endpoint 127.0.0.1:3000");
+  }
+  if (req.endpoint !== undefined) parseTarget(normalizeEndpoint(req.endpoint));
+}
+
+export class ListenSession {
+  readonly #d: ListenDeps;
+  readonly #req: ListenRequest;
+  readonly #workerLog = log.withTag("worker");
+  /** Workers' own info lines (bound, started) are detail: shown with --verbose / CONSOLA_LEVEL=4. */
+  readonly #fromWorker = (level: "debug" | "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>): void => {
+    const text = fields ? `${msg} ${JSON.stringify(fields)}` : msg;
+    this.#workerLog[level === "info" ? "debug" : level](text);
+  };
+  #lock: SlotLock | undefined;
+  #dataPlane: DataPlane | undefined;
+  #endpoint: DataPlaneEndpoint | undefined;
+  #heartbeat: WorkerSupervisor<ToHeartbeat, FromHeartbeat> | undefined;
+  #tunnel: TunnelSummary | undefined;
+  #tokenSeq = 0;
+  #lastToken: string | undefined;
+  #started = performance.now();
+
+  constructor(deps: ListenDeps, request: ListenRequest) {
+    this.#d = deps;
+    this.#req = request;
+  }
+
+  get tunnel(): TunnelSummary | undefined {
+    return this.#tunnel;
+  }
+
+  /** Run until the signal; resolves with the exit code after teardown. */
+  async run(): Promise<number> {
+    const d = this.#d;
+    try {
+      await this.#setUp();
+      if (d.signal.aborted) return await this.#tearDown(0);
+      const code = await this.#watch();
+      return await this.#tearDown(code);
+    } catch (err) {
+      if (err instanceof SetupAborted || (d.signal.aborted && !(err instanceof TerminalFailure))) return await this.#tearDown(0);
+      await this.#tearDown(0, true).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async #setUp(): Promise<void> {
+    const d = this.#d;
+    const files = slotFiles(d.slotDir);
+    this.#lock = acquireSlotLock(
+      files.lock,
+      `the identity slot of project ${d.project}`,
+      "another 'tunnel listen' serves this project from this machine; stop it first (one ListenNode per key)",
+    );
+
+    d.tokens.start(d.signal);
+    this.#lastToken = await d.tokens.token();
+
+    const relays = relayUrls(d.env);
+    if (relays.invalid.length > 0) throw new UsageError(`invalid relay URL in DATUM_CONNECT_RELAY_URLS: ${relays.invalid.join(", ")}`);
+    const runPath = `${d.slotDir}/run.json`;
+    const bindPort = await rememberedPort(runPath);
+    const dataPlane = await loadDataPlane({ log: this.#fromWorker });
+    this.#dataPlane = dataPlane;
+    this.#endpoint = await dataPlane.start({
+      secretKey: d.secretKey,
+      ...(bindPort !== undefined ? { bindPort } : {}),
+      relayUrls: relays.urls,
+      allowList: workerEntries(await readAllowList(files.allowList)),
+    });
+    if (this.#endpoint.endpointId !== d.endpointId) {
+      throw new Error(`the data plane reports endpoint ${this.#endpoint.endpointId}, expected ${d.endpointId}`);
+    }
+    await writeFileAtomic(runPath, `${JSON.stringify({ pid: process.pid, startTime: processStartTime(process.pid) ?? null, boundPort: this.#endpoint.boundPort, endpointId: d.endpointId }, null, 2)}\n`);
+    dataPlane.onEndpointChange((change) => {
+      if (this.#endpoint) this.#endpoint = { ...this.#endpoint, ...change };
+      this.#heartbeat?.post({ type: "endpoint", addresses: [...change.addresses], homeRelay: change.homeRelay });
+    });
+    d.reporter.endpointId(d.endpointId);
+
+    const fallbackRelay = relays.urls[0] ?? null;
+    const details = (): DeviceAddress => {
+      const ep = this.#endpoint;
+      const homeRelay = ep?.homeRelay ?? fallbackRelay ?? undefined;
+      return { ...(homeRelay ? { homeRelay } : {}), addresses: ep?.addresses ?? [] };
+    };
+
+    const { tunnel, kind } = await this.#resolveTunnel(details());
+    this.#tunnel = tunnel;
+    d.reporter.tunnel(kind, tunnel);
+    await this.#syncAllowList();
+
+    await this.#startHeartbeat(fallbackRelay);
+
+    this.#tunnel = await d.service.setEnabled(tunnel.id, true, { details: details() });
+    await this.#syncAllowList();
+    d.reporter.settingUp();
+    this.#started = performance.now();
+
+    const progress = await awaitSetup({
+      id: tunnel.id,
+      poll: () => d.service.progress(tunnel.id),
+      clock: { now: () => performance.now(), sleep },
+      signal: d.signal,
+      onProgress: (p) => d.reporter.progress(p, performance.now() - this.#started),
+      onPollFailed: (message, n) => d.reporter.pollFailed(message, n),
+    });
+
+    const urls = progress.hostnames.map((h) => publicUrl(h, d.env));
+    const verified = await this.#verify(normalizeEndpoint(this.#tunnel.endpoint), urls[0] as string);
+    if (!verified.up) {
+      if (d.signal.aborted) throw new SetupAborted("cancelled while verifying");
+      throw new Rejected(
+        `the public URL ${verified.url} did not answer below 500 within ${Math.round(PUBLIC_PROBE_BUDGET_MS / 60_000)} minutes`,
+        verified.status !== null ? `last answer: HTTP ${verified.status}` : (verified.error ?? undefined),
+      );
+    }
+    this.#tunnel = { ...this.#tunnel, hostnames: progress.hostnames };
+    d.reporter.ready(this.#tunnel, urls, d.endpointId, performance.now() - this.#started);
+  }
+
+  /** Find by endpoint or create; or use `--id` (which must exist and agree with `--endpoint`). */
+  async #resolveTunnel(details: DeviceAddress): Promise<{ tunnel: TunnelSummary; kind: "created" | "found" | "updated" }> {
+    const { service, project } = this.#d;
+    const req = this.#req;
+    let existing: TunnelSummary | undefined;
+    if (req.id) {
+      existing = await service.get(req.id);
+      if (!existing) throw new Rejected(`Tunnel '${req.id}' not found in project ${project}`, "run 'tunnel list' to see this project's tunnels", "not_found");
+      if (req.endpoint !== undefined && normalizeEndpoint(req.endpoint) !== existing.endpoint) {
+        throw new UsageError(
+          `--id '${req.id}' references endpoint '${existing.endpoint}' but --endpoint was '${normalizeEndpoint(req.endpoint)}' — they must agree (or omit --endpoint to inherit from the tunnel)`,
+        );
+      }
+    } else if (req.endpoint !== undefined) {
+      existing = await service.findByEndpoint(req.endpoint);
+    }
+    if (!existing) {
+      const endpoint = normalizeEndpoint(req.endpoint as string);
+      const tunnel = await service.create({ label: req.label ?? (req.endpoint as string).trim(), endpoint, details });
+      return { tunnel, kind: "created" };
+    }
+    if (req.label === undefined || req.label === existing.label) return { tunnel: existing, kind: "found" };
+    const question = `Update tunnel label to '${req.label}'? [y/N] `;
+    if (!req.yes) {
+      if (!req.confirm) {
+        log.warn(`tunnel ${existing.id} keeps its label '${existing.label}'; pass --yes to change it to '${req.label}'`);
+        return { tunnel: existing, kind: "found" };
+      }
+      if (!(await req.confirm(question))) return { tunnel: existing, kind: "found" };
+    }
+    return { tunnel: await service.update(existing.id, { label: req.label }), kind: "updated" };
+  }
+
+  /** The ListenNode reads the allow-list the service just wrote (§E.4: updated with the file). */
+  async #syncAllowList(): Promise<void> {
+    const entries = await readAllowList(slotFiles(this.#d.slotDir).allowList);
+    this.#dataPlane?.setAllowList(workerEntries(entries));
+  }
+
+  async #startHeartbeat(fallbackRelay: string | null): Promise<void> {
+    const d = this.#d;
+    const startMessage = (): ToHeartbeat => {
+      const ep = this.#endpoint as DataPlaneEndpoint;
+      return {
+        type: "start",
+        apiBase: d.apiBase,
+        project: d.project,
+        userAgent: userAgent(),
+        endpointId: d.endpointId,
+        addresses: [...ep.addresses],
+        homeRelay: ep.homeRelay,
+        fallbackRelay,
+        token: this.#lastToken as string,
+        seq: this.#tokenSeq,
+      };
+    };
+    const heartbeat = new WorkerSupervisor<ToHeartbeat, FromHeartbeat>({
+      name: "heartbeat",
+      schema: FromHeartbeatSchema,
+      log: this.#fromWorker,
+      onMessage: (msg) => this.#onHeartbeat(msg),
+      onRespawn: () => {
+        heartbeat.post(startMessage());
+      },
+    });
+    this.#heartbeat = heartbeat;
+    await heartbeat.start();
+    heartbeat.post(startMessage());
+    heartbeat.markRunning();
+  }
+
+  #onHeartbeat(msg: FromHeartbeat): void {
+    switch (msg.type) {
+      case "unauthorized":
+        void this.#refreshFor(msg.seq);
+        return;
+      case "lease_lapsed":
+        this.#d.reporter.notice(`lease lost during sleep (${Math.round(msg.sinceMs / 1000)}s since the last renewal); re-enabling`);
+        return;
+      case "heartbeat_failed":
+        log.withTag("heartbeat").debug(`${msg.step} failed: ${msg.message}`);
+        return;
+      default:
+        log.withTag("heartbeat").debug(msg.type);
+    }
+  }
+
+  /** A 401 for token `seq`: refresh once per rejected token, then hand the new one over. */
+  async #refreshFor(seq: number): Promise<void> {
+    const d = this.#d;
+    try {
+      if (seq === this.#tokenSeq && this.#lastToken) {
+        const fresh = await d.tokens.invalidate(this.#lastToken);
+        if (fresh !== this.#lastToken) {
+          this.#lastToken = fresh;
+          this.#tokenSeq++;
+        }
+      }
+      this.#heartbeat?.post({ type: "token", token: this.#lastToken as string, seq: this.#tokenSeq });
+    } catch (err) {
+      d.reporter.notice(`warning: token refresh failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  /** Keep the heartbeat's token current when the background loop refreshes it. */
+  async #pushTokenIfChanged(): Promise<void> {
+    const token = await this.#d.tokens.token().catch(() => undefined);
+    if (token && token !== this.#lastToken) {
+      this.#lastToken = token;
+      this.#tokenSeq++;
+      this.#heartbeat?.post({ type: "token", token, seq: this.#tokenSeq });
+    }
+  }
+
+  async #verify(originUrl: string, url: string): Promise<ProbeSummary> {
+    const d = this.#d;
+    d.reporter.verifying();
+    const verifier = new WorkerSupervisor<ToVerifier, FromVerifier>({
+      name: "verifier",
+      schema: FromVerifierSchema,
+      log: this.#fromWorker,
+      onMessage: (msg) => {
+        if (msg.type === "attempt") d.reporter.probeAttempt(msg.target, msg.url, msg.elapsedMs, msg.status, msg.error);
+        else if (msg.type === "probed") d.reporter.probed(msg.target, msg.result);
+      },
+    });
+    await verifier.start();
+    let requestId: number | undefined;
+    const onAbort = () => {
+      if (requestId !== undefined) verifier.post({ type: "cancel", id: requestId });
+    };
+    d.signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      const reply = await verifier.request(
+        (id) => ({ type: "verify", id: (requestId = id), originUrl, originBudgetMs: ORIGIN_PROBE_BUDGET_MS, publicUrl: url, publicBudgetMs: PUBLIC_PROBE_BUDGET_MS }),
+        "verified",
+        ORIGIN_PROBE_BUDGET_MS + PUBLIC_PROBE_BUDGET_MS + 30_000,
+      );
+      return reply.public;
+    } finally {
+      d.signal.removeEventListener("abort", onAbort);
+      await verifier.stop();
+    }
+  }
+
+  /** The 10 s runtime watch (§H.2 step 7): terminal failure or upstream deletion ends the listen. */
+  async #watch(): Promise<number> {
+    const d = this.#d;
+    const id = (this.#tunnel as TunnelSummary).id;
+    for (;;) {
+      try {
+        await sleep(RUNTIME_POLL_MS, d.signal);
+      } catch {
+        return 0;
+      }
+      await this.#pushTokenIfChanged();
+      let progress;
+      try {
+        progress = await d.service.progress(id);
+      } catch (err) {
+        log.withTag("watch").debug(`progress poll failed: ${err instanceof Error ? err.message : String(err)}`);
+        continue;
+      }
+      if (!progress) {
+        d.reporter.ended("deleted_upstream", id, `Tunnel ${id} no longer exists on the server. Stopping.`);
+        return 64;
+      }
+      const failed = terminalFailure(progress);
+      if (failed) {
+        d.reporter.ended("terminal_failure", id, `  Tunnel is no longer reachable from the edge.\n${formatTerminalFailure(failed)}`);
+        return 64;
+      }
+    }
+  }
+
+  /** Disable the advertisement (unless the tunnel is gone), stop workers, release the slot. */
+  async #tearDown(code: number, quiet = false): Promise<number> {
+    const d = this.#d;
+    d.reporter.close();
+    const id = this.#tunnel?.id;
+    if (id) {
+      if (!quiet) d.reporter.disabling();
+      try {
+        await d.service.setEnabled(id, false);
+        await this.#syncAllowList();
+        if (!quiet) d.reporter.disabled(id);
+      } catch (err) {
+        if (!(err instanceof Rejected)) {
+          d.reporter.notice(`warning: could not disable tunnel ${id}: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }
+    }
+    await this.#heartbeat?.stop();
+    await this.#dataPlane?.stop();
+    await d.tokens.stop();
+    this.#lock?.release();
+    return code;
+  }
+}

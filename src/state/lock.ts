@@ -1,0 +1,73 @@
+/**
+ * One process per identity slot (DESIGN §3 "Keys and isolation"): two ListenNodes on one key would
+ * fight over the Connector's connection details and the edge would reach either at random. The
+ * lock is a file created exclusively, holding the owner's PID and start time; a lock whose owner
+ * is gone (crash, `kill -9`) is stale and taken over.
+ */
+import { openSync, readFileSync, closeSync, writeSync, fsyncSync, unlinkSync } from "node:fs";
+import * as v from "valibot";
+import { Rejected } from "../errors.ts";
+import { processStartTime, sameProcessRunning } from "./process-identity.ts";
+
+const LockFile = v.object({ pid: v.number(), startTime: v.optional(v.string()), at: v.string(), what: v.optional(v.string()) });
+type LockFile = v.InferOutput<typeof LockFile>;
+
+export interface SlotLock {
+  readonly path: string;
+  release(): void;
+}
+
+function readLock(path: string): LockFile | undefined {
+  try {
+    const parsed = v.safeParse(LockFile, JSON.parse(readFileSync(path, "utf8")));
+    return parsed.success ? parsed.output : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Take the lock or throw `Rejected` (exit 64) naming the PID that holds it. */
+export function acquireSlotLock(path: string, what: string, hint: string): SlotLock {
+  const content: LockFile = { pid: process.pid, at: new Date().toISOString(), what };
+  const startTime = processStartTime(process.pid);
+  if (startTime !== undefined) content.startTime = startTime;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    let fd: number;
+    try {
+      fd = openSync(path, "wx", 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      const holder = readLock(path);
+      if (holder && sameProcessRunning(holder.pid, holder.startTime)) {
+        throw new Rejected(`${what} is already in use by process ${holder.pid}`, hint, "conflict");
+      }
+      // Stale (its process is gone) or unreadable (a crash mid-write): take it over.
+      try {
+        unlinkSync(path);
+      } catch {
+        // Someone else removed it first; the next attempt decides.
+      }
+      continue;
+    }
+    try {
+      writeSync(fd, `${JSON.stringify(content)}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    return {
+      path,
+      release() {
+        const holder = readLock(path);
+        if (holder?.pid === process.pid) {
+          try {
+            unlinkSync(path);
+          } catch {
+            // Already gone.
+          }
+        }
+      },
+    };
+  }
+  throw new Rejected(`${what} is locked by another process`, hint, "conflict");
+}

@@ -1,0 +1,92 @@
+/**
+ * The verifier worker (DESIGN §2): probes the origin and the public URL during setup and on
+ * demand (upstream-runtime §C.10), and mutates nothing. It runs in its own thread so a slow DNS
+ * lookup or TLS handshake never stalls the main thread's progress view or signal handling.
+ */
+import { fallbackGet } from "../src/verify/dns-fallback.ts";
+import { probeUntilUp, type ProbeAttempt, type ProbeResult } from "../src/verify/probe.ts";
+import { openWorkerPort } from "../src/supervise/worker-port.ts";
+import { ToVerifier, type FromVerifier, type ProbeSummary, type ProbeTarget } from "./messages.ts";
+
+const running = new Map<number, AbortController>();
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+async function get(url: string, signal: AbortSignal): Promise<number> {
+  // Certificates are verified; redirects are answers too (a 301 means the edge serves the name).
+  const res = await fetch(url, { signal, redirect: "manual", keepalive: false });
+  await res.body?.cancel();
+  return res.status;
+}
+
+function summary(url: string, result: ProbeResult): ProbeSummary {
+  if (result.up) return { url, up: true, status: result.status, error: null, elapsedMs: result.elapsedMs, viaFallback: result.viaFallback };
+  return {
+    url,
+    up: false,
+    status: result.last?.status ?? null,
+    error: result.aborted ? "cancelled" : (result.last?.error ?? null),
+    elapsedMs: result.elapsedMs,
+    viaFallback: result.last?.viaFallback === true,
+  };
+}
+
+async function probe(id: number, target: ProbeTarget, url: string, budgetMs: number, signal: AbortSignal): Promise<ProbeSummary> {
+  const result = await probeUntilUp({
+    url,
+    budgetMs,
+    get,
+    fallback: fallbackGet,
+    clock: { now: () => performance.now(), sleep },
+    signal,
+    onAttempt: (a: ProbeAttempt) =>
+      port.post({ type: "attempt", id, target, url, elapsedMs: a.elapsedMs, status: a.status ?? null, error: a.error ?? null }),
+  });
+  const s = summary(url, result);
+  port.post({ type: "probed", id, target, result: s });
+  return s;
+}
+
+const port = openWorkerPort<ToVerifier, FromVerifier>(ToVerifier, async (msg) => {
+  switch (msg.type) {
+    case "verify": {
+      const controller = new AbortController();
+      running.set(msg.id, controller);
+      try {
+        const origin = msg.originUrl ? await probe(msg.id, "origin", msg.originUrl, msg.originBudgetMs, controller.signal) : null;
+        const pub = await probe(msg.id, "public", msg.publicUrl, msg.publicBudgetMs, controller.signal);
+        port.post({ type: "verified", id: msg.id, origin, public: pub });
+      } finally {
+        running.delete(msg.id);
+      }
+      return;
+    }
+    case "cancel":
+      running.get(msg.id)?.abort();
+      return;
+    case "shutdown":
+      for (const c of running.values()) c.abort();
+      port.post({ type: "stopped" });
+      process.exit(0);
+      return;
+    default: {
+      const unexpected: never = msg;
+      port.log("warn", "unhandled message", { type: String((unexpected as { type?: unknown }).type) });
+    }
+  }
+});
+
+port.ready();
