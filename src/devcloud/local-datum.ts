@@ -6,13 +6,15 @@
  * Everything binds loopback. The gateway needs iroh's native module; where it cannot load, the
  * control plane still runs and `env()` says so.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { DevCloudConfigPatch } from "./config.ts";
 import { installDatumctlDouble, type InstalledDatumctlDouble } from "./datumctl-double/install.ts";
 import type { Edge, Route as EdgeRoute } from "./gateway/edge.ts";
 import type { Gateway } from "./gateway/gateway.ts";
 import type { Route } from "./routes.ts";
+import { projectControlPlaneUrl } from "../controlplane/kinds.ts";
+import { createHandler } from "./api.ts";
 import { startControlPlane, type ControlPlane } from "./server.ts";
 
 export const LOCAL_PROJECT = "local-project";
@@ -36,6 +38,8 @@ export interface LocalDatum {
   readonly edge: Edge | undefined;
   /** Why there is no edge (iroh's native module missing on this platform). */
   readonly edgeUnavailable: string | undefined;
+  /** A kubeconfig for a TLS listener on the same state (kubectl sends tokens only over TLS). */
+  readonly kubeconfig: string | undefined;
   /** The variables that point `datumctl-connect` at this local Datum. */
   env(): Record<string, string>;
   stop(): Promise<void>;
@@ -113,6 +117,8 @@ export async function startLocalDatum(options: LocalDatumOptions): Promise<Local
       log(`warning: no edge or gateway: ${edgeUnavailable}`);
     }
 
+    const kubeconfig = await startKubectlListener(controlPlane, options.dir, project, cleanups, log);
+
     const env = (): Record<string, string> => {
       const vars: Record<string, string> = {
         DATUM_API_HOST: controlPlane.url,
@@ -129,6 +135,7 @@ export async function startLocalDatum(options: LocalDatumOptions): Promise<Local
         DATUMCTL_DOUBLE_LOG: double.logPath,
         DATUM_DEV_CLOUD_ADMIN: `${controlPlane.url}/_dev`,
       };
+      if (kubeconfig) vars.DATUM_DEV_CLOUD_KUBECONFIG = kubeconfig;
       if (edge) {
         vars.DATUM_CONNECT_PUBLIC_URL = `http://{hostname}:${edge.port}`;
         vars.DATUM_DEV_CLOUD_EDGE = edge.url;
@@ -136,9 +143,74 @@ export async function startLocalDatum(options: LocalDatumOptions): Promise<Local
       return vars;
     };
 
-    return { controlPlane, double, edge, edgeUnavailable, env, stop };
+    return { controlPlane, double, edge, edgeUnavailable, kubeconfig, env, stop };
   } catch (err) {
     await stop();
     throw err;
   }
+}
+
+/**
+ * kubectl (client-go) drops bearer tokens on plain `http://` servers, so for kubectl the local
+ * Datum also serves its API over TLS with a throwaway self-signed certificate (made by `openssl`,
+ * when present), and writes a kubeconfig pointing at this project's control plane.
+ */
+async function startKubectlListener(
+  controlPlane: ControlPlane,
+  dir: string,
+  project: string,
+  cleanups: (() => Promise<void>)[],
+  log: (line: string) => void,
+): Promise<string | undefined> {
+  const openssl = Bun.which("openssl");
+  if (!openssl) {
+    log("note: openssl not found; no TLS listener for kubectl");
+    return undefined;
+  }
+  const tlsDir = join(dir, "kubectl");
+  mkdirSync(tlsDir, { recursive: true, mode: 0o700 });
+  const certPath = join(tlsDir, "cert.pem");
+  const keyPath = join(tlsDir, "key.pem");
+  const made = Bun.spawnSync(
+    [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "30",
+      "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", keyPath, "-out", certPath],
+    { stdout: "ignore", stderr: "pipe", timeout: 20_000 },
+  );
+  if (made.exitCode !== 0) {
+    log(`note: openssl could not make a certificate; no TLS listener for kubectl: ${made.stderr.toString().trim()}`);
+    return undefined;
+  }
+  const handle = createHandler(controlPlane.cloud, controlPlane.controllers);
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    tls: { cert: await Bun.file(certPath).text(), key: await Bun.file(keyPath).text() },
+    fetch: (req, srv) => {
+      const remoteAddress = srv.requestIP(req)?.address;
+      return handle(req, remoteAddress !== undefined ? { remoteAddress } : {});
+    },
+  });
+  cleanups.push(async () => {
+    await server.stop(true);
+  });
+  const url = projectControlPlaneUrl(`https://127.0.0.1:${server.port}`, project);
+  const kubeconfig = join(tlsDir, "kubeconfig");
+  writeFileSync(
+    kubeconfig,
+    Bun.YAML.stringify(
+      {
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{ name: "local-datum", cluster: { server: url, "certificate-authority": certPath } }],
+        // Any bearer token is accepted by the local Datum; this one only names who is asking.
+        users: [{ name: "local-datum", user: { token: "local-kubectl" } }],
+        contexts: [{ name: "local-datum", context: { cluster: "local-datum", user: "local-datum", namespace: "default" } }],
+        "current-context": "local-datum",
+      },
+      null,
+      2,
+    ),
+    { mode: 0o600 },
+  );
+  return kubeconfig;
 }
