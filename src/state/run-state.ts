@@ -1,0 +1,180 @@
+/**
+ * `run.json`: what a running tunnel says about itself (DESIGN §5), written atomically by the
+ * listen process on every state change and every few seconds, read by `ps`, `status`, `stop`,
+ * the `--detach` parent and service status. It never holds a secret.
+ *
+ * The PID and the process start time identify the daemon: a reused PID is never mistaken for it.
+ */
+import { readFile } from "node:fs/promises";
+import * as v from "valibot";
+import { Malformed } from "../errors.ts";
+import { writeFileAtomic } from "./atomic-write.ts";
+import { sameProcessRunning } from "./process-identity.ts";
+
+const Num = v.number();
+const Str = v.string();
+
+export const RunPhase = v.picklist(["starting", "ready", "failed", "stopping", "stopped"]);
+export type RunPhase = v.InferOutput<typeof RunPhase>;
+
+export const RunError = v.object({
+  message: Str,
+  hint: v.optional(Str),
+  exit: Num,
+  at: Str,
+});
+export type RunError = v.InferOutput<typeof RunError>;
+
+export const WorkerSummary = v.object({
+  name: Str,
+  state: Str,
+  restarts: Num,
+  deaths: Num,
+  lastDeath: v.nullable(v.object({ at: Str, reason: Str })),
+});
+export type WorkerSummary = v.InferOutput<typeof WorkerSummary>;
+
+export const TargetCountersDoc = v.object({
+  accepted: Num,
+  denied: Num,
+  completed: Num,
+  failed: Num,
+  bytesToOrigin: Num,
+  bytesFromOrigin: Num,
+  active: Num,
+});
+
+export const RunState = v.object({
+  version: v.literal(1),
+  pid: Num,
+  /** `/proc/<pid>/stat` start time (Linux); null where unknown. */
+  startTime: v.nullable(Str),
+  startedAt: Str,
+  updatedAt: Str,
+  phase: RunPhase,
+  /** Named tunnel, or null for an unnamed project slot. */
+  name: v.nullable(Str),
+  project: Str,
+  tunnelId: v.nullable(Str),
+  label: v.nullable(Str),
+  endpoint: v.nullable(Str),
+  hostnames: v.array(Str),
+  publicUrls: v.array(Str),
+  readyAt: v.nullable(Str),
+  /** Milliseconds from start to verified ready. */
+  setupMs: v.nullable(Num),
+  endpointId: v.nullable(Str),
+  boundPort: v.nullable(Num),
+  addresses: v.array(v.object({ address: Str, port: Num })),
+  homeRelay: v.nullable(Str),
+  health: v.nullable(Str),
+  /** Last known readiness with its reason (the same as `/readyz`). */
+  readiness: v.object({ ready: v.boolean(), reason: Str }),
+  auth: v.object({
+    session: v.nullable(Str),
+    lastRefreshAt: v.nullable(Str),
+    expiresAt: v.nullable(Str),
+    refreshes: v.object({ refreshed: Num, same_token: Num, refresh_failed: Num }),
+    lastError: v.nullable(v.object({ message: Str, hint: v.optional(Str), at: Str })),
+  }),
+  heartbeat: v.object({
+    connector: v.nullable(Str),
+    lastRenewalAt: v.nullable(Str),
+    renewals: Num,
+    failures: Num,
+    lastError: v.nullable(v.object({ message: Str, at: Str })),
+  }),
+  conditions: v.array(v.object({ step: Str, status: Str, reason: v.nullable(Str), message: v.nullable(Str), resource: v.nullable(Str) })),
+  counters: v.object({
+    targets: v.record(Str, TargetCountersDoc),
+    connectionsAccepted: Num,
+    connectionsCompleted: Num,
+  }),
+  workers: v.array(WorkerSummary),
+  lastError: v.nullable(RunError),
+  exitCode: v.nullable(Num),
+});
+export type RunState = v.InferOutput<typeof RunState>;
+
+export function emptyRunState(init: { pid: number; startTime: string | undefined; name: string | null; project: string; now?: Date }): RunState {
+  const at = (init.now ?? new Date()).toISOString();
+  return {
+    version: 1,
+    pid: init.pid,
+    startTime: init.startTime ?? null,
+    startedAt: at,
+    updatedAt: at,
+    phase: "starting",
+    name: init.name,
+    project: init.project,
+    tunnelId: null,
+    label: null,
+    endpoint: null,
+    hostnames: [],
+    publicUrls: [],
+    readyAt: null,
+    setupMs: null,
+    endpointId: null,
+    boundPort: null,
+    addresses: [],
+    homeRelay: null,
+    health: null,
+    readiness: { ready: false, reason: "starting" },
+    auth: { session: null, lastRefreshAt: null, expiresAt: null, refreshes: { refreshed: 0, same_token: 0, refresh_failed: 0 }, lastError: null },
+    heartbeat: { connector: null, lastRenewalAt: null, renewals: 0, failures: 0, lastError: null },
+    conditions: [],
+    counters: { targets: {}, connectionsAccepted: 0, connectionsCompleted: 0 },
+    workers: [],
+    lastError: null,
+    exitCode: null,
+  };
+}
+
+export function parseRunState(text: string, path: string): RunState {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new Malformed(`corrupt run state ${path}`, "stop the tunnel and start it again; the file is rewritten on start", String(err));
+  }
+  const parsed = v.safeParse(RunState, json);
+  if (!parsed.success) {
+    throw new Malformed(`corrupt run state ${path}`, "stop the tunnel and start it again; the file is rewritten on start", v.summarize(parsed.issues));
+  }
+  return parsed.output;
+}
+
+/** `undefined` when there is no file (never started). */
+export async function readRunState(path: string): Promise<RunState | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+  return parseRunState(text, path);
+}
+
+export async function writeRunState(path: string, state: RunState): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(state, null, 2)}\n`);
+}
+
+/** The process that wrote this state is still the one running. */
+export function isRunning(state: RunState): boolean {
+  return sameProcessRunning(state.pid, state.startTime ?? undefined);
+}
+
+export type LiveStatus = "starting" | "ready" | "stopping" | "stopped" | "failed" | "dead";
+
+/**
+ * What `ps` shows: the written phase while the process lives; once it is gone, `stopped` after a
+ * clean stop, `failed` after a reported failure, and `dead` when it vanished without saying so
+ * (`kill -9`, a crash, a reboot).
+ */
+export function liveStatus(state: RunState, running: boolean): LiveStatus {
+  if (running) return state.phase === "stopped" || state.phase === "failed" ? "stopping" : state.phase;
+  if (state.phase === "stopped") return "stopped";
+  if (state.phase === "failed") return "failed";
+  return "dead";
+}
