@@ -40,16 +40,23 @@ export function stateRoot(scope: Scope = "user", sources: PathEnv = {}): string 
 }
 
 /**
- * Project ids and tunnel names become directory names: only DNS-label-like names are accepted, so
- * no name can climb out of the root (`..`, `/`) or collide by case on case-insensitive disks.
+ * Project ids and tunnel names become directory names, so only names that cannot climb out of the
+ * root (`..`, `/`) or collide by case on case-insensitive disks are accepted:
+ * - a tunnel name is `^[a-z0-9][a-z0-9-]{0,62}$` (issue 4's rule);
+ * - a project id is what the platform allows: a DNS-1123 subdomain (labels joined by single dots).
  */
-const SAFE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+export const TUNNEL_NAME_RULE = "^[a-z0-9][a-z0-9-]{0,62}$";
+const TUNNEL_NAME = new RegExp(TUNNEL_NAME_RULE);
+const PROJECT_ID = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 export function assertSafeName(what: "project" | "tunnel name", name: string): string {
-  if (!SAFE_NAME.test(name)) {
+  const ok = what === "project" ? name.length <= 253 && PROJECT_ID.test(name) : TUNNEL_NAME.test(name);
+  if (!ok) {
     throw new UsageError(
       `invalid ${what} '${name}'`,
-      `use lowercase letters, digits and '-', starting and ending with a letter or digit (at most 63 characters)`,
+      what === "project"
+        ? "a project id is lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
+        : `a tunnel name must match ${TUNNEL_NAME_RULE}: lowercase letters, digits and '-', starting with a letter or digit, at most 63 characters`,
     );
   }
   return name;

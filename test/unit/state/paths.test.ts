@@ -44,9 +44,20 @@ describe("slots", () => {
     expect(tunnelDir("C:\\data", "a")).toBe("C:\\data\\tunnels\\a");
   });
 
-  test.each(["..", "../x", "a/b", "A", "-a", "a-", "", "a".repeat(64), "a b", "a\\b"])("rejects unsafe name %p", (name) => {
+  test.each(["..", "../x", "a/b", "A", "-a", "", "a".repeat(64), "a b", "a\\b", "a.b"])("rejects tunnel name %p", (name) => {
     expect(() => tunnelDir("/r", name)).toThrow(UsageError);
+  });
+
+  test.each(["..", "../x", "a/b", "A", "-a", "a-", "", "a b", "a\\b", "a..b", ".a"])("rejects project id %p", (name) => {
     expect(() => projectDir("/r", name)).toThrow(UsageError);
+  });
+
+  test.each(["a-", "a".repeat(63)])("a tunnel name may end in '-' and have 63 characters: %p", (name) => {
+    expect(tunnelDir("/r", name)).toBe(`/r/tunnels/${name}`);
+  });
+
+  test.each(["web", "p-123", "acme.web", "a".repeat(63)])("accepts project id %p", (id) => {
+    expect(projectDir("/r", id)).toBe(`/r/projects/${id}`);
   });
 
   test.each(["a", "p-123", "dev-app", "a".repeat(63), "0x"])("accepts %p", (name) => {
