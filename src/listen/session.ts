@@ -20,10 +20,8 @@ import { relayUrls } from "../dataplane/relays.ts";
 import { Rejected, UsageError } from "../errors.ts";
 import { log } from "../log.ts";
 import { readAllowList, type AllowEntry } from "../state/allowlist.ts";
-import { writeFileAtomic } from "../state/atomic-write.ts";
 import { acquireSlotLock, type SlotLock } from "../state/lock.ts";
 import { slotFiles } from "../state/paths.ts";
-import { processStartTime } from "../state/process-identity.ts";
 import { WorkerSupervisor } from "../supervise/worker.ts";
 import { normalizeEndpoint, parseTarget } from "../tunnel/endpoint.ts";
 import { formatTerminalFailure, terminalFailure } from "../tunnel/progress.ts";
@@ -31,6 +29,7 @@ import type { DeviceAddress, TunnelService, TunnelSummary } from "../tunnel/serv
 import { awaitSetup, SetupAborted, TerminalFailure } from "./await-setup.ts";
 import { publicUrl } from "./lines.ts";
 import type { ListenReporter } from "./reporter.ts";
+import type { LiveFigures } from "./run-recorder.ts";
 
 /** The runtime watch re-reads progress this often (upstream `RUNTIME_POLL_INTERVAL`). */
 export const RUNTIME_POLL_MS = 10_000;
@@ -55,6 +54,12 @@ export interface ListenDeps {
   readonly service: TunnelService;
   readonly tokens: TokenSource;
   readonly slotDir: string;
+  /** The datumctl session, for status. */
+  readonly session?: string | undefined;
+  /** `run.json` of the slot: its `boundPort` is reused so a restart keeps its addresses. */
+  readonly runPath: string;
+  /** What the slot is, for messages: `project web` or `tunnel dev-app`. */
+  readonly slotLabel: string;
   readonly secretKey: Uint8Array;
   readonly endpointId: string;
   readonly reporter: ListenReporter;
@@ -64,12 +69,12 @@ export interface ListenDeps {
 }
 
 /** Remembered per identity slot so a restart binds the same UDP port (DESIGN §5). */
-const RunFile = v.object({ boundPort: v.optional(v.number()) });
+const RunFile = v.object({ boundPort: v.optional(v.nullable(v.number())) });
 
 async function rememberedPort(path: string): Promise<number | undefined> {
   try {
     const parsed = v.safeParse(RunFile, JSON.parse(await readFile(path, "utf8")));
-    return parsed.success ? parsed.output.boundPort : undefined;
+    return parsed.success ? (parsed.output.boundPort ?? undefined) : undefined;
   } catch {
     return undefined;
   }
@@ -117,6 +122,8 @@ export class ListenSession {
   #heartbeat: WorkerSupervisor<ToHeartbeat, FromHeartbeat> | undefined;
   #tunnel: TunnelSummary | undefined;
   #tokenSeq = 0;
+  #hb: LiveFigures["heartbeat"] = { connector: null, lastRenewalAt: null, renewals: 0, failures: 0, lastError: null };
+  #readiness: { ready: boolean; reason: string } | undefined;
   #lastToken: string | undefined;
   #started = performance.now();
 
@@ -127,6 +134,35 @@ export class ListenSession {
 
   get tunnel(): TunnelSummary | undefined {
     return this.#tunnel;
+  }
+
+  /** The session's live figures for `run.json`, `status` and `/metrics` (see RunRecorder). */
+  async liveFigures(): Promise<LiveFigures> {
+    const t = this.#d.tokens.state();
+    const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+    const workers = [this.#dataPlane?.status(), this.#heartbeat?.status()]
+      .filter((w) => w !== undefined)
+      .map((w) => ({ name: w.name, state: w.state, restarts: w.restarts, deaths: w.deaths, lastDeath: w.lastDeath ? { at: w.lastDeath.at, reason: w.lastDeath.reason } : null }));
+    let counters: LiveFigures["counters"];
+    if (this.#dataPlane && this.#endpoint) {
+      const stats = await Promise.race([this.#dataPlane.stats(), Bun.sleep(2_000).then(() => undefined)]).catch(() => undefined);
+      if (stats) counters = { targets: stats.counters, connectionsAccepted: stats.connectionsAccepted, connectionsCompleted: stats.connectionsCompleted };
+    }
+    const ep = this.#endpoint;
+    return {
+      auth: {
+        session: this.#d.session ?? null,
+        lastRefreshAt: iso(t.lastRefreshAt),
+        expiresAt: iso(t.expiresAt),
+        refreshes: { ...t.counts },
+        lastError: t.lastError ? { message: t.lastError.message, ...(t.lastError.hint ? { hint: t.lastError.hint } : {}), at: new Date(t.lastError.at).toISOString() } : null,
+      },
+      heartbeat: this.#hb,
+      workers,
+      ...(counters ? { counters } : {}),
+      ...(ep ? { endpoint: { endpointId: ep.endpointId, boundPort: ep.boundPort, addresses: ep.addresses, homeRelay: ep.homeRelay } } : {}),
+      ...(this.#readiness ? { readiness: this.#readiness } : {}),
+    };
   }
 
   /** Run until the signal; resolves with the exit code after teardown. */
@@ -149,8 +185,8 @@ export class ListenSession {
     const files = slotFiles(d.slotDir);
     this.#lock = acquireSlotLock(
       files.lock,
-      `the identity slot of project ${d.project}`,
-      "another 'tunnel listen' serves this project from this machine; stop it first (one ListenNode per key)",
+      `the identity of ${d.slotLabel}`,
+      `another 'tunnel listen' serves ${d.slotLabel} from this machine; stop it first (one ListenNode per key)`,
     );
 
     d.tokens.start(d.signal);
@@ -158,8 +194,7 @@ export class ListenSession {
 
     const relays = relayUrls(d.env);
     if (relays.invalid.length > 0) throw new UsageError(`invalid relay URL in DATUM_CONNECT_RELAY_URLS: ${relays.invalid.join(", ")}`);
-    const runPath = `${d.slotDir}/run.json`;
-    const bindPort = await rememberedPort(runPath);
+    const bindPort = await rememberedPort(d.runPath);
     const dataPlane = await loadDataPlane({ log: this.#fromWorker });
     this.#dataPlane = dataPlane;
     this.#endpoint = await dataPlane.start({
@@ -171,7 +206,6 @@ export class ListenSession {
     if (this.#endpoint.endpointId !== d.endpointId) {
       throw new Error(`the data plane reports endpoint ${this.#endpoint.endpointId}, expected ${d.endpointId}`);
     }
-    await writeFileAtomic(runPath, `${JSON.stringify({ pid: process.pid, startTime: processStartTime(process.pid) ?? null, boundPort: this.#endpoint.boundPort, endpointId: d.endpointId }, null, 2)}\n`);
     dataPlane.onEndpointChange((change) => {
       if (this.#endpoint) this.#endpoint = { ...this.#endpoint, ...change };
       this.#heartbeat?.post({ type: "endpoint", addresses: [...change.addresses], homeRelay: change.homeRelay });
@@ -216,6 +250,7 @@ export class ListenSession {
       );
     }
     this.#tunnel = { ...this.#tunnel, hostnames: progress.hostnames };
+    this.#readiness = { ready: true, reason: "verified" };
     d.reporter.ready(this.#tunnel, urls, d.endpointId, performance.now() - this.#started);
   }
 
@@ -292,6 +327,12 @@ export class ListenSession {
 
   #onHeartbeat(msg: FromHeartbeat): void {
     switch (msg.type) {
+      case "resolved":
+        this.#hb = { ...this.#hb, connector: msg.connector };
+        return;
+      case "renewed":
+        this.#hb = { ...this.#hb, renewals: this.#hb.renewals + 1, lastRenewalAt: new Date(msg.at).toISOString() };
+        return;
       case "unauthorized":
         void this.#refreshFor(msg.seq);
         return;
@@ -299,6 +340,7 @@ export class ListenSession {
         this.#d.reporter.notice(`lease lost during sleep (${Math.round(msg.sinceMs / 1000)}s since the last renewal); re-enabling`);
         return;
       case "heartbeat_failed":
+        this.#hb = { ...this.#hb, failures: this.#hb.failures + 1, lastError: { message: `${msg.step}: ${msg.message}`, at: new Date(msg.at).toISOString() } };
         log.withTag("heartbeat").debug(`${msg.step} failed: ${msg.message}`);
         return;
       default:
@@ -391,6 +433,10 @@ export class ListenSession {
         d.reporter.ended("terminal_failure", id, `  Tunnel is no longer reachable from the edge.\n${formatTerminalFailure(failed)}`);
         return 64;
       }
+      const pending = progress.steps.find((s) => s.status !== "ready" && !(s.step === "connector_metadata_programmed" && s.status === "unknown"));
+      this.#readiness = pending
+        ? { ready: false, reason: `${pending.label} is ${pending.status}${pending.message ? `: ${pending.message}` : pending.reason ? ` (${pending.reason})` : ""}` }
+        : { ready: true, reason: "verified" };
     }
   }
 

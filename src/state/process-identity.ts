@@ -18,15 +18,27 @@ export function processStartTime(pid: number): string | undefined {
   }
 }
 
+/** Linux process state letter (`R`, `S`, `Z` …) from `/proc/<pid>/stat`, where available. */
+function procState(pid: number): string | undefined {
+  if (process.platform !== "linux") return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+  } catch {
+    return undefined;
+  }
+}
+
 export function pidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     // EPERM: it exists, it is just not ours to signal.
-    return (err as NodeJS.ErrnoException).code === "EPERM";
+    if ((err as NodeJS.ErrnoException).code !== "EPERM") return false;
   }
+  // A zombie (exited, not yet reaped by whoever adopted it) answers signal 0 but is dead.
+  return procState(pid) !== "Z";
 }
 
 /** The recorded process is still running (same PID and, where known, the same start time). */

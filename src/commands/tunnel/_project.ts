@@ -18,13 +18,17 @@ export interface ProjectSession {
   readonly client: ControlPlaneClient;
   readonly service: TunnelService;
   readonly identity: Identity;
-  /** `projects/<project>/`: the unnamed identity slot. */
+  /** The identity slot: `projects/<project>/`, or `tunnels/<name>/` for a named tunnel. */
   readonly slotDir: string;
 }
 
 export interface OpenOptions {
   readonly project?: string | undefined;
   readonly session?: string | undefined;
+  /** A named tunnel's persisted API base (its `tunnel.yaml`), instead of resolving one. */
+  readonly apiBase?: string | undefined;
+  /** A named tunnel's identity slot (`tunnels/<name>/`), instead of the project's. */
+  readonly slotDir?: string | undefined;
   readonly signal?: AbortSignal;
   readonly onTokenEvent?: (event: TokenEvent) => void;
 }
@@ -41,11 +45,14 @@ function logTokenEvent(event: TokenEvent): void {
 }
 
 export async function openProject(options: OpenOptions = {}): Promise<ProjectSession> {
-  const context = resolveContext({
+  const resolved = resolveContext({
     flags: { project: options.project, session: options.session },
     env: process.env,
     config: readDatumctlConfig(),
   });
+  const context: ResolvedContext = options.apiBase
+    ? { ...resolved, apiBase: options.apiBase, origins: { ...resolved.origins, apiBase: { source: "flag", detail: "tunnel.yaml" } } }
+    : resolved;
   const tokens = new TokenSource({
     helper: context.helper,
     session: context.session,
@@ -58,7 +65,7 @@ export async function openProject(options: OpenOptions = {}): Promise<ProjectSes
     notice: say,
     ...(options.signal ? { signal: options.signal } : {}),
   });
-  const slotDir = projectDir(stateRoot("user"), context.project);
+  const slotDir = options.slotDir ?? projectDir(stateRoot("user"), context.project);
   const identity = await loadOrCreateIdentity(slotDir);
   const service = new TunnelService({
     client,

@@ -9,5 +9,7 @@ export const tunnel = defineCommand({
     enable: () => import("./enable.ts").then((m) => m.enable),
     disable: () => import("./disable.ts").then((m) => m.disable),
     delete: () => import("./delete.ts").then((m) => m.del),
+    ps: () => import("./ps.ts").then((m) => m.ps),
+    stop: () => import("./stop.ts").then((m) => m.stop),
   },
 });

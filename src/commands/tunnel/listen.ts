@@ -1,8 +1,20 @@
 import { createInterface } from "node:readline/promises";
 import { defineCommand } from "citty";
-import { say } from "../../log.ts";
-import { reporterFor } from "../../listen/reporter.ts";
+import { startDetached, DAEMON_ENV } from "../../daemon/detach.ts";
+import { parseDuration } from "../../daemon/duration.ts";
+import { namedTunnel } from "../../daemon/inventory.ts";
+import { CliError, Exit, Rejected, StillProvisioning, UsageError } from "../../errors.ts";
+import { describeFailure } from "../../failure.ts";
+import { PlainReporter, reporterFor } from "../../listen/reporter.ts";
+import { RunRecorder } from "../../listen/run-recorder.ts";
 import { checkListenFlags, ListenSession } from "../../listen/session.ts";
+import { log, say } from "../../log.ts";
+import { emit } from "../../output.ts";
+import { assertSafeName, projectDir, stateRoot, tunnelDir, tunnelFiles } from "../../state/paths.ts";
+import { readTunnelConfig, writeTunnelConfig, type TunnelConfig } from "../../state/tunnel-config.ts";
+import { normalizeEndpoint } from "../../tunnel/endpoint.ts";
+import { readDatumctlConfig } from "../../context/datumctl-config.ts";
+import { resolveContext } from "../../context/resolve.ts";
 import { projectArg, sessionArg } from "../_args.ts";
 import { openProject } from "./_project.ts";
 
@@ -16,61 +28,179 @@ async function confirm(question: string): Promise<boolean> {
   }
 }
 
+/** The first executable named `name` on PATH, as found (not symlink-resolved: DESIGN §3). */
+function onPath(name: string): string | null {
+  return Bun.which(name) ?? null;
+}
+
+/**
+ * A named tunnel's config: the existing `tunnel.yaml`, or a new one from the flags and the current
+ * context. `--project` and `--endpoint` may not contradict a persisted tunnel (DESIGN §3: its
+ * project is the one in its YAML).
+ */
+async function namedConfig(name: string, args: { endpoint?: string | undefined; label?: string | undefined; project?: string | undefined; session?: string | undefined; health?: string | undefined }): Promise<{ config: TunnelConfig; created: boolean }> {
+  const dir = tunnelDir(stateRoot("user"), name);
+  const path = tunnelFiles(dir).config;
+  const existing = await readTunnelConfig(path);
+  if (existing) {
+    if (args.project && args.project !== existing.project) {
+      throw new Rejected(`tunnel "${name}" belongs to project ${existing.project}, not ${args.project}`, "a named tunnel keeps its project; use another --name for another project");
+    }
+    if (args.endpoint && normalizeEndpoint(args.endpoint) !== normalizeEndpoint(existing.endpoint)) {
+      throw new Rejected(
+        `tunnel "${name}" serves ${existing.endpoint}, not ${normalizeEndpoint(args.endpoint)}`,
+        `use another --name, or change it with 'tunnel update' and edit ${path}`,
+      );
+    }
+    return { config: existing, created: false };
+  }
+  if (!args.endpoint) throw new UsageError(`tunnel "${name}" does not exist yet: --endpoint is required to create it`);
+  const context = resolveContext({ flags: { project: args.project, session: args.session }, env: process.env, config: readDatumctlConfig() });
+  const config: TunnelConfig = {
+    name,
+    label: args.label ?? args.endpoint.trim(),
+    endpoint: normalizeEndpoint(args.endpoint),
+    project: context.project,
+    session: context.session ?? null,
+    org: context.org ?? null,
+    api_host: context.apiBase,
+    executable: onPath("datumctl-connect"),
+    helper: context.helper ? (onPath("datumctl") ?? context.helper) : null,
+    created_at: new Date().toISOString(),
+    scope: "user",
+    health: args.health ?? null,
+  };
+  return { config, created: true };
+}
+
 export const listen = defineCommand({
   meta: {
     name: "listen",
-    description: "Expose a local service at a public Datum hostname until Ctrl+C",
+    description: "Expose a local service at a public Datum hostname until Ctrl+C (or in the background with --detach)",
   },
   args: {
     endpoint: { type: "string", description: "Local service to expose, e.g. 127.0.0.1:3000", valueHint: "host:port" },
     id: { type: "string", description: "Listen for an existing tunnel (its endpoint is inherited)", valueHint: "id" },
     label: { type: "string", description: "Display name (default: the endpoint)", valueHint: "label" },
+    name: { type: "string", description: "A named tunnel: its own identity and state under tunnels/<name>/", valueHint: "name" },
+    detach: { type: "boolean", alias: "d", description: "Run in the background; return once the public URL answers" },
+    wait: { type: "string", description: "With --detach: how long to wait for ready before exiting 75", default: "30s", valueHint: "duration" },
+    health: { type: "string", description: "Serve /livez, /readyz and /metrics on this address, e.g. 127.0.0.1:9090", valueHint: "host:port" },
     yes: { type: "boolean", alias: "y", description: "Change an existing tunnel's label without asking" },
     ...projectArg,
     ...sessionArg,
     output: { type: "enum", alias: "o", description: "Output format (json: one event per line)", options: ["table", "json"], default: "table" },
   },
   async run({ args }) {
-    checkListenFlags({ endpoint: args.endpoint, id: args.id });
+    const name = args.name !== undefined ? assertSafeName("tunnel name", args.name) : undefined;
+    if (args.detach && name === undefined) throw new UsageError("--detach needs --name", "e.g. tunnel listen --detach --name dev-app --endpoint 127.0.0.1:3000");
+    const waitMs = parseDuration(args.wait);
+    const named = name !== undefined ? await namedConfig(name, args) : undefined;
+    checkListenFlags({ endpoint: args.endpoint ?? named?.config.endpoint, id: args.id });
+
+    if (args.detach && name !== undefined && named) {
+      const existing = await namedTunnel(stateRoot("user"), name);
+      if (existing?.running && existing.run) {
+        throw new Rejected(`tunnel "${name}" is already running (PID ${existing.run.pid})`, `stop it first: tunnel stop --name ${name}`, "conflict");
+      }
+      const dir = tunnelDir(stateRoot("user"), name);
+      if (named.created) await writeTunnelConfig(tunnelFiles(dir).config, named.config);
+      const childArgs = ["tunnel", "listen", "--name", name, "--yes"];
+      if (args.id) childArgs.push("--id", args.id);
+      if (args.label) childArgs.push("--label", args.label);
+      const health = args.health ?? named.config.health ?? undefined;
+      if (health) childArgs.push("--health", health);
+      const outcome = await startDetached({ args: childArgs, env: process.env, runPath: tunnelFiles(dir).run, logDir: tunnelFiles(dir).logs, waitMs });
+      switch (outcome.outcome) {
+        case "ready":
+          for (const url of outcome.state.publicUrls) emit(url);
+          say(`Tunnel ${name} is ready in the background (PID ${outcome.pid}). Logs: tunnel logs --name ${name} --follow; stop: tunnel stop --name ${name}`);
+          return;
+        case "provisioning": {
+          const host = outcome.state?.hostnames[0];
+          if (host) emit(host);
+          throw new StillProvisioning(
+            `tunnel ${name}${host ? ` (${host})` : ""} is still provisioning after ${args.wait}; it keeps running in the background (PID ${outcome.pid})`,
+            `check it with 'tunnel status --name ${name}', or wait longer with --wait`,
+          );
+        }
+        case "failed":
+          throw new CliError(outcome.message, outcome.exit as CliError["exit"], outcome.hint);
+      }
+    }
+
+    const daemon = process.env[DAEMON_ENV] === "1";
     const controller = new AbortController();
     let signals = 0;
-    const onSignal = (name: string) => {
+    const onSignal = (signalName: string) => {
       signals++;
       if (signals === 1) {
-        controller.abort(new Error(name));
+        controller.abort(new Error(signalName));
         return;
       }
-      say(`error: ${name} again: forced exit before the tunnel was disabled`);
+      say(`error: ${signalName} again: forced exit before the tunnel was disabled`);
       process.exit(1);
     };
     const onInt = () => onSignal("SIGINT");
     const onTerm = () => onSignal("SIGTERM");
     process.on("SIGINT", onInt);
     process.on("SIGTERM", onTerm);
+
+    const cfg = named?.config;
+    const slotDir = name !== undefined ? tunnelDir(stateRoot("user"), name) : undefined;
+    const project = await openProject({
+      project: cfg?.project ?? args.project,
+      session: cfg?.session ?? args.session,
+      apiBase: cfg?.api_host,
+      slotDir,
+    });
+    const dir = slotDir ?? projectDir(stateRoot("user"), project.context.project);
+    if (name !== undefined && named?.created) await writeTunnelConfig(tunnelFiles(dir).config, named.config);
+    const runPath = tunnelFiles(dir).run;
+    const inner = daemon
+      ? new PlainReporter((line) => log.info(line), (line) => log.info(line))
+      : reporterFor(args.output as "table" | "json", process.stderr.isTTY === true);
+    const health = args.health ?? cfg?.health ?? null;
+    const recorder = new RunRecorder(runPath, inner, { name: name ?? null, project: project.context.project, health });
+    const session = new ListenSession(
+      {
+        project: project.context.project,
+        apiBase: project.context.apiBase,
+        session: project.context.session,
+        service: project.service,
+        tokens: project.tokens,
+        slotDir: dir,
+        runPath,
+        slotLabel: name !== undefined ? `tunnel ${name}` : `project ${project.context.project}`,
+        secretKey: project.identity.secretKey,
+        endpointId: project.identity.endpointIdHex,
+        reporter: recorder,
+        env: process.env,
+        signal: controller.signal,
+      },
+      {
+        endpoint: args.endpoint ?? cfg?.endpoint,
+        id: args.id,
+        label: args.label ?? cfg?.label ?? undefined,
+        yes: args.yes === true,
+        confirm: !daemon && process.stdin.isTTY && process.stderr.isTTY ? confirm : undefined,
+      },
+    );
+    recorder.follow(() => session.liveFigures());
     try {
-      const project = await openProject({ project: args.project, session: args.session });
-      const session = new ListenSession(
-        {
-          project: project.context.project,
-          apiBase: project.context.apiBase,
-          service: project.service,
-          tokens: project.tokens,
-          slotDir: project.slotDir,
-          secretKey: project.identity.secretKey,
-          endpointId: project.identity.endpointIdHex,
-          reporter: reporterFor(args.output as "table" | "json", process.stderr.isTTY === true),
-          env: process.env,
-          signal: controller.signal,
-        },
-        {
-          endpoint: args.endpoint,
-          id: args.id,
-          label: args.label,
-          yes: args.yes === true,
-          confirm: process.stdin.isTTY && process.stderr.isTTY ? confirm : undefined,
-        },
-      );
-      process.exitCode = await session.run();
+      const code = await session.run();
+      await recorder.finish(code === 0 ? "stopped" : "failed", code, code === 0 ? undefined : { message: "the tunnel ended", exit: code, at: new Date().toISOString() });
+      process.exitCode = code;
+    } catch (err) {
+      const failure = describeFailure(err);
+      const exit = err instanceof CliError ? err.exit : Exit.runtime;
+      await recorder.finish("failed", exit, {
+        message: (failure.lines[0] ?? "error").replace(/^error: /, ""),
+        ...(err instanceof CliError && err.hint ? { hint: err.hint } : {}),
+        exit,
+        at: new Date().toISOString(),
+      });
+      throw err;
     } finally {
       process.off("SIGINT", onInt);
       process.off("SIGTERM", onTerm);

@@ -1,0 +1,51 @@
+import { defineCommand } from "citty";
+import { inventory, type TunnelEntry } from "../../daemon/inventory.ts";
+import { formatDuration } from "../../daemon/uptime.ts";
+import { emit, render, type Column, type OutputFormat } from "../../output.ts";
+import { stateRoot } from "../../state/paths.ts";
+import { outputArg } from "../_args.ts";
+
+const columns: readonly Column<TunnelEntry>[] = [
+  { header: "NAME", value: (e) => e.name ?? `(project ${e.project})` },
+  { header: "PID", value: (e) => (e.running && e.run ? String(e.run.pid) : "-") },
+  { header: "STATUS", value: (e) => e.status },
+  { header: "URL", value: (e) => e.run?.publicUrls[0] ?? (e.run?.hostnames[0] ? `https://${e.run.hostnames[0]}` : "-") },
+  { header: "ENDPOINT ID", value: (e) => (e.run?.endpointId ? e.run.endpointId.slice(0, 12) : "-") },
+  { header: "UPTIME", value: (e) => (e.running && e.run ? formatDuration(Date.now() - Date.parse(e.run.startedAt)) : "-") },
+];
+
+/** The JSON/YAML form: everything `ps` knows, including a dead daemon's last error. */
+function document(e: TunnelEntry) {
+  return {
+    name: e.name,
+    project: e.project,
+    status: e.status,
+    pid: e.run?.pid ?? null,
+    running: e.running,
+    url: e.run?.publicUrls[0] ?? null,
+    hostnames: e.run?.hostnames ?? [],
+    tunnelId: e.run?.tunnelId ?? null,
+    endpointId: e.run?.endpointId ?? null,
+    startedAt: e.run?.startedAt ?? null,
+    lastError: e.run?.lastError ?? (e.runError ? { message: e.runError.message } : null),
+  };
+}
+
+export const ps = defineCommand({
+  meta: { name: "ps", description: "List this machine's tunnels: running, stopped and dead daemons" },
+  args: { ...outputArg, system: { type: "boolean", description: "System-scope tunnels (services installed with --system)" } },
+  async run({ args }) {
+    const entries = await inventory(stateRoot(args.system ? "system" : "user"));
+    const format = args.output as OutputFormat;
+    if (format === "table" && entries.length === 0) {
+      process.stderr.write("No tunnels on this machine. Start one with 'tunnel listen --detach --name <name> --endpoint <host:port>'.\n");
+      return;
+    }
+    emit(render(format, entries, columns, entries.map(document)));
+    if (format === "table") {
+      for (const e of entries) {
+        if (e.status === "dead" && e.run?.lastError) process.stderr.write(`${e.name}: last error: ${e.run.lastError.message}\n`);
+      }
+    }
+  },
+});

@@ -1,0 +1,58 @@
+/**
+ * `tunnels/<name>/tunnel.yaml`: a named tunnel's persisted configuration (DESIGN §5). Written when
+ * a named tunnel is first started (`listen --detach --name`, later `install`); after that its
+ * project, session and API host come from here, not from flags or the environment, so a daemon
+ * restarted later serves exactly what it was set up to serve. It holds no secret.
+ */
+import { readFile } from "node:fs/promises";
+import * as v from "valibot";
+import { Malformed } from "../errors.ts";
+import { writeFileAtomic } from "./atomic-write.ts";
+
+export const TunnelConfig = v.object({
+  name: v.string(),
+  label: v.nullable(v.string()),
+  endpoint: v.string(),
+  project: v.string(),
+  session: v.nullable(v.string()),
+  org: v.nullable(v.string()),
+  api_host: v.string(),
+  /** The executable as found on PATH (not symlink-resolved), for service units. */
+  executable: v.nullable(v.string()),
+  /** The credentials helper as found on PATH (not symlink-resolved). */
+  helper: v.nullable(v.string()),
+  created_at: v.string(),
+  scope: v.picklist(["user", "system"]),
+  /** `--health` address, if the tunnel serves one. */
+  health: v.optional(v.nullable(v.string())),
+});
+export type TunnelConfig = v.InferOutput<typeof TunnelConfig>;
+
+export function parseTunnelConfig(text: string, path: string): TunnelConfig {
+  let doc: unknown;
+  try {
+    doc = Bun.YAML.parse(text);
+  } catch (err) {
+    throw new Malformed(`corrupt tunnel config ${path}`, "fix or delete the file (delete: the next start writes it again from its flags)", String(err));
+  }
+  const parsed = v.safeParse(TunnelConfig, doc);
+  if (!parsed.success) {
+    throw new Malformed(`corrupt tunnel config ${path}`, "fix or delete the file (delete: the next start writes it again from its flags)", v.summarize(parsed.issues));
+  }
+  return parsed.output;
+}
+
+export async function readTunnelConfig(path: string): Promise<TunnelConfig | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+  return parseTunnelConfig(text, path);
+}
+
+export async function writeTunnelConfig(path: string, config: TunnelConfig): Promise<void> {
+  await writeFileAtomic(path, `# datumctl-connect named tunnel; see README "Where state lives"\n${Bun.YAML.stringify(config, null, 2)}\n`);
+}
