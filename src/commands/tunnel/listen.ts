@@ -95,6 +95,7 @@ export const listen = defineCommand({
     const name = args.name !== undefined ? assertSafeName("tunnel name", args.name) : undefined;
     if (args.detach && name === undefined) throw new UsageError("--detach needs --name", "e.g. tunnel listen --detach --name dev-app --endpoint 127.0.0.1:3000");
     const waitMs = parseDuration(args.wait);
+    if (args.health !== undefined) (await import("../../health/address.ts")).parseHealthAddress(args.health);
     const named = name !== undefined ? await namedConfig(name, args) : undefined;
     checkListenFlags({ endpoint: args.endpoint ?? named?.config.endpoint, id: args.id });
 
@@ -187,6 +188,16 @@ export const listen = defineCommand({
       },
     );
     recorder.follow(() => session.liveFigures());
+    let healthServer: { stop(): Promise<void> } | undefined;
+    if (health) {
+      const { parseHealthAddress } = await import("../../health/address.ts");
+      const { startHealthServer } = await import("../../health/server.ts");
+      const address = parseHealthAddress(health);
+      if (!address.loopback) say(`warning: the health endpoint on ${health} is reachable from other machines`);
+      const server = await startHealthServer({ host: address.host, port: address.port, state: () => recorder.state() });
+      healthServer = server;
+      say(`Health endpoint: ${server.url}/readyz (also /livez, /metrics)`);
+    }
     try {
       const code = await session.run();
       await recorder.finish(code === 0 ? "stopped" : "failed", code, code === 0 ? undefined : { message: "the tunnel ended", exit: code, at: new Date().toISOString() });
@@ -202,6 +213,7 @@ export const listen = defineCommand({
       });
       throw err;
     } finally {
+      await healthServer?.stop();
       process.off("SIGINT", onInt);
       process.off("SIGTERM", onTerm);
     }
