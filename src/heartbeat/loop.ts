@@ -178,9 +178,12 @@ export class HeartbeatLoop {
   }
 
   async #resolve(endpointId: string): Promise<Cache> {
-    const connectors = await step("connector lookup", () =>
+    const listed = await step("connector lookup", () =>
       this.#o.client.list("Connector", { fieldSelector: { "status.connectionDetails.publicKey.id": endpointId } }),
     );
+    // Filtered again here, as `TunnelService.findConnector` does: a server that ignored the selector
+    // must not hand us another device's Connector to overwrite (upstream-runtime §J.6).
+    const connectors = listed.filter((c) => c.status?.connectionDetails?.publicKey?.id === endpointId);
     const first = connectors[0];
     if (!first?.metadata.name) throw new StepError("connector lookup", "no connector yet");
     if (connectors.length > 1) this.#o.log("debug", "heartbeat: several connectors carry this endpoint id; using the first");

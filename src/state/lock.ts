@@ -4,13 +4,24 @@
  * lock is a file created exclusively, holding the owner's PID and start time; a lock whose owner
  * is gone (crash, `kill -9`) is stale and taken over.
  */
-import { openSync, readFileSync, closeSync, writeSync, fsyncSync, unlinkSync } from "node:fs";
+import { openSync, readFileSync, closeSync, writeSync, fsyncSync, statSync, unlinkSync } from "node:fs";
 import * as v from "valibot";
 import { Rejected } from "../errors.ts";
 import { processStartTime, sameProcessRunning } from "./process-identity.ts";
 
 const LockFile = v.object({ pid: v.number(), startTime: v.optional(v.string()), at: v.string(), what: v.optional(v.string()) });
 type LockFile = v.InferOutput<typeof LockFile>;
+
+/** An unreadable lock file younger than this is someone else's, mid-write. */
+const FRESH_LOCK_MS = 2_000;
+
+function mtimeMs(path: string): number {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
 
 export interface SlotLock {
   readonly path: string;
@@ -41,7 +52,11 @@ export function acquireSlotLock(path: string, what: string, hint: string): SlotL
       if (holder && sameProcessRunning(holder.pid, holder.startTime)) {
         throw new Rejected(`${what} is already in use by process ${holder.pid}`, hint, "conflict");
       }
-      // Stale (its process is gone) or unreadable (a crash mid-write): take it over.
+      // An unreadable lock this fresh is another process between creating and writing it: not ours.
+      if (!holder && Date.now() - mtimeMs(path) < FRESH_LOCK_MS) {
+        throw new Rejected(`${what} is being taken by another process`, hint, "conflict");
+      }
+      // Stale (its process is gone) or unreadable for a while (a crash mid-write): take it over.
       try {
         unlinkSync(path);
       } catch {

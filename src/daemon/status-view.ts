@@ -1,0 +1,114 @@
+/**
+ * `tunnel status` for humans: runtime, auth, control plane, data plane and the last log lines,
+ * rendered from what the tunnel wrote about itself (`run.json`), its config and its log. Pure, so
+ * the layout is tested with fixed states.
+ */
+import type { LiveStatus, RunState } from "../state/run-state.ts";
+import type { TunnelConfig } from "../state/tunnel-config.ts";
+import { formatDuration } from "./uptime.ts";
+
+export interface StatusInput {
+  readonly name: string;
+  readonly status: LiveStatus | "never started" | "unknown";
+  readonly running: boolean;
+  readonly config: TunnelConfig | undefined;
+  readonly run: RunState | undefined;
+  /** Rendered log lines, oldest first. */
+  readonly logTail: readonly string[];
+  readonly now: number;
+}
+
+function ago(iso: string | null | undefined, now: number): string {
+  if (!iso) return "never";
+  const t = Date.parse(iso);
+  return Number.isFinite(t) ? `${iso} (${formatDuration(now - t)} ago)` : iso;
+}
+
+function until(iso: string | null | undefined, now: number): string {
+  if (!iso) return "unknown (opaque token)";
+  const t = Date.parse(iso);
+  if (!Number.isFinite(t)) return iso;
+  return t >= now ? `${iso} (in ${formatDuration(t - now)})` : `${iso} (expired ${formatDuration(now - t)} ago)`;
+}
+
+function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+const STEP_MARK: Record<string, string> = { ready: "✓", pending: "…", unknown: "?" };
+
+export function renderStatus(s: StatusInput): string {
+  const r = s.run;
+  const lines: string[] = [`Tunnel ${s.name}`];
+  const kv = (key: string, value: string) => lines.push(`  ${`${key}:`.padEnd(14)}${value}`);
+
+  lines.push("Runtime:");
+  const uptime = r && s.running ? `, up ${formatDuration(s.now - Date.parse(r.startedAt))}` : "";
+  kv("status", `${s.status}${r ? ` (PID ${r.pid}${uptime})` : ""}`);
+  if (r?.readyAt) kv("ready", `${ago(r.readyAt, s.now)}${r.setupMs !== null ? `, setup took ${(r.setupMs / 1000).toFixed(1)}s` : ""}`);
+  if (r) kv("readiness", r.readiness.ready ? "ready" : `not ready: ${r.readiness.reason}`);
+  for (const url of r?.publicUrls ?? []) kv("public URL", url);
+  if (r?.health) kv("health", `http://${r.health}/readyz`);
+  if (r?.lastError) kv("last error", `${r.lastError.message}${r.lastError.hint ? ` (hint: ${r.lastError.hint})` : ""} at ${r.lastError.at}`);
+  if (r && r.exitCode !== null && !s.running) kv("exit code", String(r.exitCode));
+
+  lines.push("Auth:");
+  kv("session", r?.auth.session ?? s.config?.session ?? "(none: datumctl's active user)");
+  if (s.config?.helper) kv("helper", s.config.helper);
+  if (r) {
+    kv("last refresh", ago(r.auth.lastRefreshAt, s.now));
+    kv("token expiry", until(r.auth.expiresAt, s.now));
+    kv("refreshes", `${r.auth.refreshes.refreshed} new, ${r.auth.refreshes.same_token} unchanged, ${r.auth.refreshes.refresh_failed} failed`);
+    if (r.auth.lastError) {
+      kv("auth error", `${r.auth.lastError.message} (${ago(r.auth.lastError.at, s.now)})`);
+      if (r.auth.lastError.hint) kv("remedy", r.auth.lastError.hint);
+    }
+  }
+
+  lines.push("Control plane:");
+  kv("project", r?.project ?? s.config?.project ?? "-");
+  if (s.config?.api_host) kv("API", s.config.api_host);
+  kv("tunnel", r?.tunnelId ? `${r.tunnelId}${r.label ? ` "${r.label}"` : ""} → ${r.endpoint ?? s.config?.endpoint ?? "?"}` : (s.config?.endpoint ?? "-"));
+  for (const h of r?.hostnames ?? []) kv("hostname", h);
+  if (r) {
+    kv(
+      "connector",
+      `${r.heartbeat.connector ?? "-"}, lease renewed ${ago(r.heartbeat.lastRenewalAt, s.now)}; ${r.heartbeat.renewals} renewals, ${r.heartbeat.failures} failures`,
+    );
+    if (r.heartbeat.lastError) kv("heartbeat", `last failure: ${r.heartbeat.lastError.message} (${ago(r.heartbeat.lastError.at, s.now)})`);
+    if (r.conditions.length > 0) {
+      lines.push("  conditions:");
+      for (const c of r.conditions) {
+        const detail = [c.reason, c.message].filter((x) => x).join(": ");
+        lines.push(`    ${STEP_MARK[c.status] ?? "?"} ${c.step.padEnd(30)}${c.status.padEnd(8)}${c.resource ?? ""}${detail ? `  ${detail}` : ""}`);
+      }
+    }
+  }
+
+  lines.push("Data plane:");
+  if (r) {
+    kv("endpoint id", r.endpointId ?? "-");
+    kv("addresses", r.addresses.map((a) => (a.address.includes(":") ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`)).join(", ") || "-");
+    kv("home relay", r.homeRelay ?? "none reached");
+    const targets = Object.entries(r.counters.targets);
+    if (targets.length === 0) kv("traffic", "no requests yet");
+    for (const [target, c] of targets) {
+      kv(
+        "traffic",
+        `${target}: ${c.accepted} requests (${c.completed} completed, ${c.failed} failed, ${c.denied} denied, ${c.active} active), ${bytes(c.bytesToOrigin)} to / ${bytes(c.bytesFromOrigin)} from origin`,
+      );
+    }
+    for (const w of r.workers) {
+      kv("worker", `${w.name}: ${w.state}, ${w.restarts} restarts${w.lastDeath ? `, last death ${w.lastDeath.at}: ${w.lastDeath.reason}` : ""}`);
+    }
+  } else kv("state", "never started");
+
+  if (s.logTail.length > 0) {
+    lines.push("Recent log:");
+    for (const l of s.logTail) lines.push(`  ${l}`);
+  }
+  return lines.join("\n");
+}
