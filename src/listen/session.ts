@@ -165,6 +165,13 @@ export class ListenSession {
     };
   }
 
+  /** The ListenNode worker answers within 2 s (the service watchdog pings only while it does). */
+  async dataPlaneResponsive(): Promise<boolean> {
+    if (!this.#dataPlane) return true;
+    const answered = await Promise.race([this.#dataPlane.stats().then(() => true, () => false), Bun.sleep(2_000).then(() => false)]);
+    return answered;
+  }
+
   /** Run until the signal; resolves with the exit code after teardown. */
   async run(): Promise<number> {
     const d = this.#d;

@@ -3,20 +3,17 @@ import { defineCommand } from "citty";
 import { startDetached, DAEMON_ENV } from "../../daemon/detach.ts";
 import { parseDuration } from "../../daemon/duration.ts";
 import { namedTunnel } from "../../daemon/inventory.ts";
-import { CliError, Exit, Rejected, StillProvisioning, UsageError } from "../../errors.ts";
-import { describeFailure } from "../../failure.ts";
-import { PlainReporter, reporterFor } from "../../listen/reporter.ts";
-import { RunRecorder } from "../../listen/run-recorder.ts";
-import { checkListenFlags, ListenSession } from "../../listen/session.ts";
-import { log, say } from "../../log.ts";
+import { CliError, Rejected, StillProvisioning, UsageError } from "../../errors.ts";
+import { runForeground } from "../../listen/foreground.ts";
+import { checkListenFlags } from "../../listen/session.ts";
+import { say } from "../../log.ts";
 import { emit } from "../../output.ts";
-import { assertSafeName, projectDir, stateRoot, tunnelDir, tunnelFiles } from "../../state/paths.ts";
+import { assertSafeName, stateRoot, tunnelDir, tunnelFiles } from "../../state/paths.ts";
 import { readTunnelConfig, writeTunnelConfig, type TunnelConfig } from "../../state/tunnel-config.ts";
 import { normalizeEndpoint } from "../../tunnel/endpoint.ts";
 import { readDatumctlConfig } from "../../context/datumctl-config.ts";
 import { resolveContext } from "../../context/resolve.ts";
 import { projectArg, sessionArg } from "../_args.ts";
-import { openProject } from "./_project.ts";
 
 /** Ask on the terminal; anything but y/Y is no (upstream `[y/N]`). */
 async function confirm(question: string): Promise<boolean> {
@@ -130,92 +127,21 @@ export const listen = defineCommand({
       }
     }
 
-    const daemon = process.env[DAEMON_ENV] === "1";
-    const controller = new AbortController();
-    let signals = 0;
-    const onSignal = (signalName: string) => {
-      signals++;
-      if (signals === 1) {
-        controller.abort(new Error(signalName));
-        return;
-      }
-      say(`error: ${signalName} again: forced exit before the tunnel was disabled`);
-      process.exit(1);
-    };
-    const onInt = () => onSignal("SIGINT");
-    const onTerm = () => onSignal("SIGTERM");
-    process.on("SIGINT", onInt);
-    process.on("SIGTERM", onTerm);
-
-    const cfg = named?.config;
-    const slotDir = name !== undefined ? tunnelDir(stateRoot("user"), name) : undefined;
-    const project = await openProject({
-      project: cfg?.project ?? args.project,
-      session: cfg?.session ?? args.session,
-      apiBase: cfg?.api_host,
-      slotDir,
+    return runForeground({
+      name,
+      config: named?.config,
+      configCreated: named?.created === true,
+      scope: "user",
+      endpoint: args.endpoint,
+      id: args.id,
+      label: args.label,
+      yes: args.yes === true,
+      project: args.project,
+      session: args.session,
+      health: args.health ?? null,
+      output: args.output as "table" | "json",
+      fileLogs: process.env[DAEMON_ENV] === "1",
+      confirm: process.env[DAEMON_ENV] !== "1" && process.stdin.isTTY && process.stderr.isTTY ? confirm : undefined,
     });
-    const dir = slotDir ?? projectDir(stateRoot("user"), project.context.project);
-    if (name !== undefined && named?.created) await writeTunnelConfig(tunnelFiles(dir).config, named.config);
-    const runPath = tunnelFiles(dir).run;
-    const inner = daemon
-      ? new PlainReporter((line) => log.info(line), (line) => log.info(line))
-      : reporterFor(args.output as "table" | "json", process.stderr.isTTY === true);
-    const health = args.health ?? cfg?.health ?? null;
-    const recorder = new RunRecorder(runPath, inner, { name: name ?? null, project: project.context.project, health });
-    const session = new ListenSession(
-      {
-        project: project.context.project,
-        apiBase: project.context.apiBase,
-        session: project.context.session,
-        service: project.service,
-        tokens: project.tokens,
-        slotDir: dir,
-        runPath,
-        slotLabel: name !== undefined ? `tunnel ${name}` : `project ${project.context.project}`,
-        secretKey: project.identity.secretKey,
-        endpointId: project.identity.endpointIdHex,
-        reporter: recorder,
-        env: process.env,
-        signal: controller.signal,
-      },
-      {
-        endpoint: args.endpoint ?? cfg?.endpoint,
-        id: args.id,
-        label: args.label ?? cfg?.label ?? undefined,
-        yes: args.yes === true,
-        confirm: !daemon && process.stdin.isTTY && process.stderr.isTTY ? confirm : undefined,
-      },
-    );
-    recorder.follow(() => session.liveFigures());
-    let healthServer: { stop(): Promise<void> } | undefined;
-    if (health) {
-      const { parseHealthAddress } = await import("../../health/address.ts");
-      const { startHealthServer } = await import("../../health/server.ts");
-      const address = parseHealthAddress(health);
-      if (!address.loopback) say(`warning: the health endpoint on ${health} is reachable from other machines`);
-      const server = await startHealthServer({ host: address.host, port: address.port, state: () => recorder.state() });
-      healthServer = server;
-      say(`Health endpoint: ${server.url}/readyz (also /livez, /metrics)`);
-    }
-    try {
-      const code = await session.run();
-      await recorder.finish(code === 0 ? "stopped" : "failed", code, code === 0 ? undefined : { message: "the tunnel ended", exit: code, at: new Date().toISOString() });
-      process.exitCode = code;
-    } catch (err) {
-      const failure = describeFailure(err);
-      const exit = err instanceof CliError ? err.exit : Exit.runtime;
-      await recorder.finish("failed", exit, {
-        message: (failure.lines[0] ?? "error").replace(/^error: /, ""),
-        ...(err instanceof CliError && err.hint ? { hint: err.hint } : {}),
-        exit,
-        at: new Date().toISOString(),
-      });
-      throw err;
-    } finally {
-      await healthServer?.stop();
-      process.off("SIGINT", onInt);
-      process.off("SIGTERM", onTerm);
-    }
   },
 });

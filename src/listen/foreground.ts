@@ -1,0 +1,178 @@
+/**
+ * A tunnel running in this process until a signal: what `tunnel listen` (in a terminal or as the
+ * detached daemon) and `tunnel run` (under a service manager) both do. It opens the project,
+ * records `run.json`, optionally serves the health endpoint and tells a service manager about
+ * readiness, runs the `ListenSession`, and turns the outcome into an exit code.
+ */
+import { CliError, Exit } from "../errors.ts";
+import { describeFailure } from "../failure.ts";
+import { log, say } from "../log.ts";
+import { attachFileLogging } from "../logs/json-lines.ts";
+import { projectDir, stateRoot, tunnelDir, tunnelFiles, type Scope } from "../state/paths.ts";
+import { writeTunnelConfig, type TunnelConfig } from "../state/tunnel-config.ts";
+import { openProject } from "../commands/tunnel/_project.ts";
+import { PlainReporter, reporterFor, type ListenReporter } from "./reporter.ts";
+import { RunRecorder } from "./run-recorder.ts";
+import { ListenSession } from "./session.ts";
+
+/** What a service manager wants to hear (systemd `sd_notify`; launchd and SCM need nothing). */
+export interface ServiceNotifier {
+  /** Verified ready (READY=1). */
+  ready(urls: readonly string[]): void;
+  /** A one-line state for the manager's status view (STATUS=…). */
+  status(text: string): void;
+  /** The tunnel is shutting down (STOPPING=1). */
+  stopping(): void;
+  /** Ping the watchdog while `healthy()` answers true; stop pinging when it does not. */
+  startWatchdog(healthy: () => Promise<boolean>): void;
+  close(): void;
+}
+
+export interface ForegroundOptions {
+  readonly name: string | undefined;
+  readonly config: TunnelConfig | undefined;
+  /** Write `config` as the tunnel's `tunnel.yaml` once the project is open (first start). */
+  readonly configCreated: boolean;
+  readonly scope: Scope;
+  readonly endpoint?: string | undefined;
+  readonly id?: string | undefined;
+  readonly label?: string | undefined;
+  readonly yes: boolean;
+  readonly project?: string | undefined;
+  readonly session?: string | undefined;
+  readonly health: string | null;
+  readonly output: "table" | "json";
+  /** Log JSON lines to the tunnel's rotated log instead of talking to a terminal (daemon, service). */
+  readonly fileLogs: boolean;
+  readonly notifier?: ServiceNotifier | undefined;
+  readonly confirm?: ((question: string) => Promise<boolean>) | undefined;
+}
+
+/** Tee the reporter's milestones to the service manager. */
+function notifying(inner: ListenReporter, notifier: ServiceNotifier): ListenReporter {
+  return new Proxy(inner, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        switch (prop) {
+          case "settingUp":
+            notifier.status("setting up the tunnel");
+            break;
+          case "verifying":
+            notifier.status("verifying the public URL");
+            break;
+          case "ready":
+            notifier.ready(args[1] as readonly string[]);
+            notifier.status(`ready: ${(args[1] as readonly string[]).join(" ")}`);
+            break;
+          case "disabling":
+            notifier.stopping();
+            notifier.status("disabling the tunnel");
+            break;
+        }
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+}
+
+export async function runForeground(o: ForegroundOptions): Promise<void> {
+  const root = stateRoot(o.scope);
+  // Attached before any tagged logger exists: consola copies reporters into children when made.
+  const fileLogging = o.fileLogs && o.name !== undefined ? attachFileLogging(log, { dir: tunnelDir(root, o.name), tunnel: o.name }) : undefined;
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (signalName: string) => {
+    signals++;
+    if (signals === 1) {
+      log.debug(`${signalName} received: disabling the tunnel`);
+      controller.abort(new Error(signalName));
+      return;
+    }
+    say(`error: ${signalName} again: forced exit before the tunnel was disabled`);
+    process.exit(1);
+  };
+  const onInt = () => onSignal("SIGINT");
+  const onTerm = () => onSignal("SIGTERM");
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
+
+  let healthServer: { stop(): Promise<void> } | undefined;
+  try {
+    const cfg = o.config;
+    const slotDir = o.name !== undefined ? tunnelDir(root, o.name) : undefined;
+    const project = await openProject({
+      project: cfg?.project ?? o.project,
+      session: cfg?.session ?? o.session,
+      apiBase: cfg?.api_host,
+      slotDir,
+    });
+    const dir = slotDir ?? projectDir(root, project.context.project);
+    if (o.name !== undefined && cfg && o.configCreated) await writeTunnelConfig(tunnelFiles(dir).config, cfg);
+    const runPath = tunnelFiles(dir).run;
+    let inner: ListenReporter = o.fileLogs
+      ? new PlainReporter((line) => log.info(line), (line) => log.info(line))
+      : reporterFor(o.output, process.stderr.isTTY === true);
+    if (o.notifier) inner = notifying(inner, o.notifier);
+    const health = o.health ?? cfg?.health ?? null;
+    const recorder = new RunRecorder(runPath, inner, { name: o.name ?? null, project: project.context.project, health });
+    const session = new ListenSession(
+      {
+        project: project.context.project,
+        apiBase: project.context.apiBase,
+        session: project.context.session,
+        service: project.service,
+        tokens: project.tokens,
+        slotDir: dir,
+        runPath,
+        slotLabel: o.name !== undefined ? `tunnel ${o.name}` : `project ${project.context.project}`,
+        secretKey: project.identity.secretKey,
+        endpointId: project.identity.endpointIdHex,
+        reporter: recorder,
+        env: process.env,
+        signal: controller.signal,
+      },
+      {
+        endpoint: o.endpoint ?? cfg?.endpoint,
+        id: o.id,
+        label: o.label ?? cfg?.label ?? undefined,
+        yes: o.yes,
+        confirm: o.confirm,
+      },
+    );
+    recorder.follow(() => session.liveFigures());
+    if (health) {
+      const { parseHealthAddress } = await import("../health/address.ts");
+      const { startHealthServer } = await import("../health/server.ts");
+      const address = parseHealthAddress(health);
+      if (!address.loopback) say(`warning: the health endpoint on ${health} is reachable from other machines`);
+      const server = await startHealthServer({ host: address.host, port: address.port, state: () => recorder.state() });
+      healthServer = server;
+      log.info(`Health endpoint: ${server.url}/readyz (also /livez, /metrics)`);
+    }
+    o.notifier?.startWatchdog(() => session.dataPlaneResponsive());
+    try {
+      const code = await session.run();
+      await recorder.finish(code === 0 ? "stopped" : "failed", code, code === 0 ? undefined : { message: "the tunnel ended", exit: code, at: new Date().toISOString() });
+      process.exitCode = code;
+    } catch (err) {
+      const failure = describeFailure(err);
+      const exit = err instanceof CliError ? err.exit : Exit.runtime;
+      await recorder.finish("failed", exit, {
+        message: (failure.lines[0] ?? "error").replace(/^error: /, ""),
+        ...(err instanceof CliError && err.hint ? { hint: err.hint } : {}),
+        exit,
+        at: new Date().toISOString(),
+      });
+      if (o.fileLogs) log.error(failure.lines.join(" "));
+      throw err;
+    }
+  } finally {
+    o.notifier?.close();
+    await healthServer?.stop();
+    fileLogging?.detach();
+    process.off("SIGINT", onInt);
+    process.off("SIGTERM", onTerm);
+  }
+}
