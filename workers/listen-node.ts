@@ -183,7 +183,12 @@ async function closeEverything(): Promise<void> {
     await Promise.race([endpoint.close(), sleep(WORKER_CLOSE_MS - WORKER_SETTLE_MS)]);
   }
   for (const socket of originSockets) socket.destroy();
-  await Promise.race([Promise.allSettled([...inflight, ...pendingAborts]), sleep(WORKER_SETTLE_MS)]);
+  // Settling adds work: a stream task that ends calls `abort()`, whose iroh calls join
+  // `pendingAborts` after any snapshot taken here. So wait again until both sets are empty.
+  const deadline = performance.now() + WORKER_SETTLE_MS;
+  for (let left = WORKER_SETTLE_MS; inflight.size + pendingAborts.size > 0 && left > 0; left = deadline - performance.now()) {
+    await Promise.race([Promise.allSettled([...inflight, ...pendingAborts]), sleep(left)]);
+  }
 }
 
 async function shutdown(): Promise<void> {
