@@ -33,7 +33,7 @@ export function parseExports(text: string): Record<string, string> {
 export async function startLocalDatum(args: readonly string[] = [], opts: { timeoutMs?: number } = {}): Promise<LocalDatum> {
   const dir = mkdtempSync(join(tmpdir(), "local-datum-"));
   const envFile = join(dir, "env.sh");
-  const child = Bun.spawn([BUN, CLI, "dev", "cloud", "--dir", join(dir, "cloud"), "--env-file", envFile, ...args], {
+  const child = Bun.spawn([BUN, CLI, "dev", "cloud", "--dir", join(dir, "cloud"), "--env-file", envFile, "--parent-pid", String(process.pid), ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, NO_COLOR: "1" },
     stdin: "ignore",

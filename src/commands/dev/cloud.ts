@@ -6,6 +6,7 @@ import { UsageError } from "../../errors.ts";
 import { say } from "../../log.ts";
 import { emit } from "../../output.ts";
 import { writeFileAtomic } from "../../state/atomic-write.ts";
+import { pidAlive } from "../../state/process-identity.ts";
 
 /** `export NAME='value'` lines, single-quoted so any value survives `. file` in a POSIX shell. */
 export function exportLines(env: Record<string, string>): string {
@@ -32,6 +33,7 @@ export const cloud = defineCommand({
     dir: { type: "string", description: "Where to keep its files (default: a temp dir removed on exit)", valueHint: "dir" },
     "env-file": { type: "string", description: "Also write the export lines to this file once ready", valueHint: "file" },
     project: { type: "string", description: "Project id to export as DATUM_PROJECT", default: "local-project" },
+    "parent-pid": { type: "string", description: "Stop when this process exits (for scripts and tests)", valueHint: "pid" },
   },
   async run({ args }) {
     const port = parsePort(args.port, "--port");
@@ -51,10 +53,21 @@ export const cloud = defineCommand({
     emit(lines);
     say(`local Datum ready: API ${datum.controlPlane.url}${datum.edge ? `, edge ${datum.edge.url}` : ""} (Ctrl+C to stop)`);
 
+    const parent = args["parent-pid"] !== undefined ? Number(args["parent-pid"]) : undefined;
     await new Promise<void>((done) => {
       const finish = () => done();
       process.once("SIGINT", finish);
       process.once("SIGTERM", finish);
+      // A script or test that dies without stopping us must not leave a local Datum behind.
+      if (parent !== undefined && Number.isInteger(parent) && parent > 0) {
+        const watch = setInterval(() => {
+          if (!pidAlive(parent)) {
+            clearInterval(watch);
+            say(`parent process ${parent} is gone`);
+            done();
+          }
+        }, 500);
+      }
     });
     say("stopping local Datum");
     await datum.stop();
