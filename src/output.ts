@@ -54,7 +54,20 @@ export function render<T>(format: OutputFormat, rows: readonly T[], columns: rea
   }
 }
 
+let lastWrite: Promise<void> = Promise.resolve();
+
 /** Write one block of data to stdout, newline-terminated. */
 export function emit(text: string): void {
-  process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+  lastWrite = new Promise((resolve) => {
+    process.stdout.write(text.endsWith("\n") ? text : `${text}\n`, () => resolve());
+  });
+}
+
+/**
+ * Resolves once everything `emit` wrote has left the process. A pipe reader that is slower than we
+ * are (`list -o json | jq`) would otherwise lose the tail when the process exits: Bun reports no
+ * pending bytes while a large write is still queued, so only the write callbacks can be trusted.
+ */
+export function stdoutFlushed(): Promise<void> {
+  return lastWrite;
 }

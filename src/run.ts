@@ -4,6 +4,7 @@
  */
 import { complete } from "./complete.ts";
 import { main } from "./main.ts";
+import { stdoutFlushed } from "./output.ts";
 
 export async function run(argv: readonly string[]): Promise<number> {
   process.on("unhandledRejection", (reason) => {
@@ -15,6 +16,6 @@ export async function run(argv: readonly string[]): Promise<number> {
     return complete(argv.slice(1), argv[0] === "__complete");
   }
   const code = await main(argv);
-  await new Promise<void>((resolve) => (process.stdout.writableNeedDrain ? process.stdout.once("drain", resolve) : resolve()));
+  await stdoutFlushed();
   return code;
 }
