@@ -16,7 +16,10 @@ import { ranHealthy, restartDelay } from "./restart-policy.ts";
 
 /**
  * Worker entry paths injected by the build (`define`), as a JSON object of name → path, for
- * compiled executables whose layout differs from the source tree.
+ * compiled executables whose layout differs from the source tree. A relative path (`./workers/…`)
+ * is resolved against `import.meta.url`, which in a compiled executable is its main module
+ * (`/$bunfs/root/datumctl-connect`, `B:/~BUN/root/…` on Windows); the worker entrypoints sit
+ * beside it, so the same define works on every target.
  */
 declare const DATUM_CONNECT_WORKER_PATHS: string | undefined;
 
@@ -25,7 +28,7 @@ export function workerUrl(name: string): string {
   if (typeof DATUM_CONNECT_WORKER_PATHS === "string") {
     const paths = JSON.parse(DATUM_CONNECT_WORKER_PATHS) as Record<string, string | undefined>;
     const path = paths[name];
-    if (path) return path;
+    if (path) return path.startsWith("./") || path.startsWith("../") ? new URL(path, import.meta.url).href : path;
   }
   return new URL(`../../workers/${name}.ts`, import.meta.url).href;
 }

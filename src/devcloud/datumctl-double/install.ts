@@ -3,14 +3,19 @@
  * POSIX sh wrapper `<dir>/bin/datumctl` to export as `DATUM_CREDENTIALS_HELPER` (or put on `PATH`).
  *
  * The wrapper `exec`s the running Bun (`process.execPath`) on `main.ts` by absolute paths, so it
- * works without `bun` on `PATH` and keeps one PID (what the plugin spawns is what it kills). It
+ * works without `bun` on `PATH` and keeps one PID (what the plugin spawns is what it kills). Inside
+ * a compiled executable there is no `main.ts` on disk and `process.execPath` is the executable
+ * itself, so the wrapper runs `<executable> dev datumctl -- …` (a hidden subcommand) instead. It
  * also carries the state and log paths as defaults, so the double keeps working under a scrubbed
- * environment; `DATUMCTL_DOUBLE_STATE` / `DATUMCTL_DOUBLE_LOG` in the environment still win.
+ * environment; `DATUMCTL_DOUBLE_STATE` / `DATUMCTL_DOUBLE_LOG` in the environment still win. And it
+ * exports its own path as `DATUMCTL_DOUBLE_SELF`, which dispatcher mode hands a plugin as
+ * `DATUM_CREDENTIALS_HELPER`.
  */
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as v from "valibot";
+import { isCompiled } from "../../daemon/self-command.ts";
 import { writeDatumctlConfig, writeServiceAccountKeyFile, type DatumctlConfigSpec } from "./config-files.ts";
 import {
   DoubleState,
@@ -73,15 +78,26 @@ function shQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-/** The wrapper script. `--no-env-file`: a `.env` in the caller's directory must not change the double. */
-export function wrapperScript(bunPath: string, mainPath: string, statePath: string, logPath: string): string {
+/**
+ * What runs the double: Bun on `main.ts` from source (`--no-env-file`: a `.env` in the caller's
+ * directory must not change it), or the compiled executable's hidden `dev datumctl` subcommand,
+ * whose `--` keeps the CLI's own flag parsing away from datumctl's flags.
+ */
+export function doubleCommand(): string[] {
+  if (isCompiled()) return [process.execPath, "dev", "datumctl", "--"];
+  return [process.execPath, "--no-env-file", datumctlDoubleMain()];
+}
+
+/** The wrapper script around `command` (an argv prefix, e.g. `doubleCommand()`). */
+export function wrapperScript(command: readonly string[], statePath: string, logPath: string): string {
   return [
     "#!/bin/sh",
     "# datumctl test double (src/devcloud/datumctl-double), written by installDatumctlDouble().",
     `: "\${DATUMCTL_DOUBLE_STATE:=${statePath.replace(/["\\$`]/g, "\\$&")}}"`,
     `: "\${DATUMCTL_DOUBLE_LOG:=${logPath.replace(/["\\$`]/g, "\\$&")}}"`,
-    "export DATUMCTL_DOUBLE_STATE DATUMCTL_DOUBLE_LOG",
-    `exec ${shQuote(bunPath)} --no-env-file ${shQuote(mainPath)} "$@"`,
+    'DATUMCTL_DOUBLE_SELF="$0"',
+    "export DATUMCTL_DOUBLE_STATE DATUMCTL_DOUBLE_LOG DATUMCTL_DOUBLE_SELF",
+    `exec ${command.map(shQuote).join(" ")} "$@"`,
     "",
   ].join("\n");
 }
@@ -125,7 +141,11 @@ export function installDatumctlDouble(dir: string, options: InstallDatumctlDoubl
   const statePath = join(dir, "datumctl-double.state.json");
   const logPath = join(dir, "datumctl-double.calls.jsonl");
 
-  const primary: SessionStateInput = { userKey, type, apiHost, token: { ...options.token }, fail: options.fail ?? null };
+  // The keyring's api_hostname, what dispatcher mode hands a plugin as DATUM_API_HOST (§1.4). datumctl
+  // stores a bare host, which a plugin reads as https; a local Datum serving plain http (`server`
+  // `http://…`) keeps its scheme here, or no plugin dispatched by the double could reach it.
+  const keyringApiHost = options.server?.startsWith("http://") ? options.server : apiHost;
+  const primary: SessionStateInput = { userKey, type, apiHost: keyringApiHost, token: { ...options.token }, fail: options.fail ?? null };
   if (options.delayMs !== undefined) primary.delayMs = options.delayMs;
   const org = options.org ?? "acme";
   const project = options.project ?? "web";
@@ -137,7 +157,7 @@ export function installDatumctlDouble(dir: string, options: InstallDatumctlDoubl
   });
 
   const tmp = `${helperPath}.tmp`;
-  writeFileSync(tmp, wrapperScript(process.execPath, datumctlDoubleMain(), statePath, logPath));
+  writeFileSync(tmp, wrapperScript(doubleCommand(), statePath, logPath));
   chmodSync(tmp, 0o755);
   renameSync(tmp, helperPath);
 
