@@ -9,6 +9,7 @@ import { ControlPlaneClient } from "../src/controlplane/client.ts";
 import { HeartbeatLoop, type EndpointDetails, type HeartbeatEvent } from "../src/heartbeat/loop.ts";
 import { openWorkerPort } from "../src/supervise/worker-port.ts";
 import { ToHeartbeat, type FromHeartbeat } from "./messages.ts";
+import { abortableSleep } from "../src/retry/sleep.ts";
 
 /** How long a 401 waits for main's fresh token before retrying with what it has. */
 const TOKEN_WAIT_MS = 60_000;
@@ -48,20 +49,6 @@ function setToken(token: string, seq: number): void {
   for (const resolve of resolvers) resolve(current);
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
 
 function forward(event: HeartbeatEvent): void {
   switch (event.type) {
@@ -104,7 +91,7 @@ const port = openWorkerPort<ToHeartbeat, FromHeartbeat>(ToHeartbeat, async (msg)
         client,
         details: () => details,
         fallbackRelay: msg.fallbackRelay ?? undefined,
-        clock: { now: () => Date.now(), sleep },
+        clock: { now: () => Date.now(), sleep: abortableSleep },
         onEvent: forward,
         log: (level, text) => port.log(level, text),
       });

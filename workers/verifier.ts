@@ -7,23 +7,10 @@ import { fallbackGet } from "../src/verify/dns-fallback.ts";
 import { probeUntilUp, type ProbeAttempt, type ProbeResult } from "../src/verify/probe.ts";
 import { openWorkerPort } from "../src/supervise/worker-port.ts";
 import { ToVerifier, type FromVerifier, type ProbeSummary, type ProbeTarget } from "./messages.ts";
+import { abortableSleep } from "../src/retry/sleep.ts";
 
 const running = new Map<number, AbortController>();
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
 
 async function get(url: string, signal: AbortSignal): Promise<number> {
   // Certificates are verified; redirects are answers too (a 301 means the edge serves the name).
@@ -50,7 +37,7 @@ async function probe(id: number, target: ProbeTarget, url: string, budgetMs: num
     budgetMs,
     get,
     fallback: fallbackGet,
-    clock: { now: () => performance.now(), sleep },
+    clock: { now: () => performance.now(), sleep: abortableSleep },
     signal,
     onAttempt: (a: ProbeAttempt) =>
       port.post({ type: "attempt", id, target, url, elapsedMs: a.elapsedMs, status: a.status ?? null, error: a.error ?? null }),

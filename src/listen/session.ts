@@ -30,6 +30,7 @@ import { awaitSetup, SetupAborted, TerminalFailure } from "./await-setup.ts";
 import { publicUrl } from "./lines.ts";
 import type { ListenReporter } from "./reporter.ts";
 import type { LiveFigures } from "./run-recorder.ts";
+import { abortableSleep } from "../retry/sleep.ts";
 
 /** The runtime watch re-reads progress this often (upstream `RUNTIME_POLL_INTERVAL`). */
 export const RUNTIME_POLL_MS = 10_000;
@@ -84,20 +85,6 @@ function workerEntries(entries: readonly AllowEntry[]) {
   return entries.map((e) => ({ id: e.id, host: e.host, port: e.port, enabled: e.enabled }));
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
 
 /** Pure: which tunnel to use, given the flags and what the project has (upstream §H.3). */
 export function checkListenFlags(req: Pick<ListenRequest, "endpoint" | "id">): void {
@@ -241,7 +228,7 @@ export class ListenSession {
     const progress = await awaitSetup({
       id: tunnel.id,
       poll: () => d.service.progress(tunnel.id),
-      clock: { now: () => performance.now(), sleep },
+      clock: { now: () => performance.now(), sleep: abortableSleep },
       signal: d.signal,
       onProgress: (p) => d.reporter.progress(p, performance.now() - this.#started),
       onPollFailed: (message, n) => d.reporter.pollFailed(message, n),
@@ -419,7 +406,7 @@ export class ListenSession {
     const id = (this.#tunnel as TunnelSummary).id;
     for (;;) {
       try {
-        await sleep(RUNTIME_POLL_MS, d.signal);
+        await abortableSleep(RUNTIME_POLL_MS, d.signal);
       } catch {
         return 0;
       }
