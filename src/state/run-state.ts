@@ -5,10 +5,10 @@
  *
  * The PID and the process start time identify the daemon: a reused PID is never mistaken for it.
  */
-import { readFile } from "node:fs/promises";
 import * as v from "valibot";
 import { Malformed } from "../errors.ts";
 import { writeFileAtomic } from "./atomic-write.ts";
+import { readTextIfExists } from "./read-optional.ts";
 import { sameProcessRunning } from "./process-identity.ts";
 
 const Num = v.number();
@@ -146,14 +146,8 @@ export function parseRunState(text: string, path: string): RunState {
 
 /** `undefined` when there is no file (never started). */
 export async function readRunState(path: string): Promise<RunState | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw err;
-  }
-  return parseRunState(text, path);
+  const text = await readTextIfExists(path);
+  return text === undefined ? undefined : parseRunState(text, path);
 }
 
 export async function writeRunState(path: string, state: RunState): Promise<void> {

@@ -4,10 +4,10 @@
  * project, session and API host come from here, not from flags or the environment, so a daemon
  * restarted later serves exactly what it was set up to serve. It holds no secret.
  */
-import { readFile } from "node:fs/promises";
 import * as v from "valibot";
 import { Malformed } from "../errors.ts";
 import { writeFileAtomic } from "./atomic-write.ts";
+import { readTextIfExists } from "./read-optional.ts";
 
 export const TunnelConfig = v.object({
   name: v.string(),
@@ -43,14 +43,8 @@ export function parseTunnelConfig(text: string, path: string): TunnelConfig {
 }
 
 export async function readTunnelConfig(path: string): Promise<TunnelConfig | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw err;
-  }
-  return parseTunnelConfig(text, path);
+  const text = await readTextIfExists(path);
+  return text === undefined ? undefined : parseTunnelConfig(text, path);
 }
 
 export async function writeTunnelConfig(path: string, config: TunnelConfig): Promise<void> {
