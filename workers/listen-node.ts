@@ -14,7 +14,7 @@ import type net from "node:net";
 import { IrohByteStream, pendingAborts } from "../src/dataplane/byte-stream.ts";
 import { Counters } from "../src/dataplane/counters.ts";
 import { addrInfo, ALPN, bindEndpoint, boundPort, endpointInfo, listenBindAttempts, MAX_STREAMS_PER_CONNECTION } from "../src/dataplane/iroh-endpoint.ts";
-import { firstLine, serveProxyStream, type UpstreamContext } from "../src/dataplane/upstream.ts";
+import { firstLine, headerTimeoutFromEnv, serveProxyStream, type UpstreamContext } from "../src/dataplane/upstream.ts";
 import { ENDPOINT_POLL_MS, WORKER_CLOSE_MS, WORKER_SETTLE_MS } from "../src/supervise/budgets.ts";
 import { openWorkerPort } from "../src/supervise/worker-port.ts";
 import { ToListenNode, type AllowListEntry, type FromListenNode, type SecretKeyBytes } from "./messages.ts";
@@ -56,6 +56,8 @@ const upstream: UpstreamContext = {
   counters,
   sockets: originSockets,
   log: (level, msg, fields) => port.log(level, msg, fields),
+  // A stream must deliver its whole request head within this (slowloris guard).
+  headerTimeoutMs: headerTimeoutFromEnv(),
 };
 
 // A fatal error closes and settles like a shutdown: an endpoint left live outlives this thread

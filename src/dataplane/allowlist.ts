@@ -4,10 +4,16 @@
  * A request is allowed iff an enabled entry has the same port and the same host after
  * normalization. Normalization is deliberately small and applied to both sides: a leading
  * `http://`/`https://` is removed (gateways may send the host with its scheme), case is folded,
- * brackets around IPv6 literals are removed, and the loopback aliases `localhost`, `::1` and
- * `127.0.0.1` become `127.0.0.1`. Nothing else is equated: `0.0.0.0`, `127.1`, `localhost.`,
- * `::ffff:127.0.0.1` or a host with userinfo stay distinct, so they match only an entry spelled
- * the same way. Resolving names here would turn the allow-list into an SSRF oracle.
+ * brackets around IPv6 literals are removed (only around an IPv6 literal: `[127.0.0.1]` and
+ * `[localhost]` are not valid spellings and stay distinct), and the loopback aliases
+ * `localhost`, `::1` and `127.0.0.1` become `127.0.0.1`. Nothing else is equated: `0.0.0.0`,
+ * `127.1`, `localhost.`, `::ffff:127.0.0.1` or a host with userinfo stay distinct, so they match
+ * only an entry spelled the same way. Resolving names here would turn the allow-list into an SSRF
+ * oracle.
+ *
+ * An allowed request is dialled at the entry's own host (`originHost`), never at the requested
+ * spelling: `[::1]` equals `127.0.0.1` for the decision, but must not reach a different socket
+ * than the one the allow-list names.
  */
 
 export interface AllowEntry {
@@ -21,7 +27,7 @@ const LOOPBACK_ALIASES = new Set(["localhost", "::1", "127.0.0.1"]);
 
 export function normalizeHost(host: string): string {
   let h = host.trim().replace(/^https?:\/\//i, "").toLowerCase();
-  if (h.startsWith("[") && h.endsWith("]")) h = h.slice(1, -1);
+  if (h.startsWith("[") && h.endsWith("]") && h.includes(":")) h = h.slice(1, -1);
   return LOOPBACK_ALIASES.has(h) ? "127.0.0.1" : h;
 }
 
@@ -30,6 +36,11 @@ export function findAllowed(entries: readonly AllowEntry[], host: string, port: 
   const wanted = normalizeHost(host);
   if (wanted.length === 0) return undefined;
   return entries.find((e) => e.enabled && e.port === port && normalizeHost(e.host) === wanted);
+}
+
+/** The host to dial for an allowed request: the entry's, as written, without a scheme prefix. */
+export function originHost(entry: AllowEntry): string {
+  return entry.host.trim().replace(/^https?:\/\//i, "");
 }
 
 export function isAllowed(entries: readonly AllowEntry[], host: string, port: number): boolean {

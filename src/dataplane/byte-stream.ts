@@ -69,6 +69,7 @@ export class IrohByteStream implements ByteStream {
   private tail: Promise<unknown> = Promise.resolve();
   private ended = false;
   private finished = false;
+  private aborted = false;
 
   constructor(
     private readonly send: SendStream,
@@ -76,6 +77,9 @@ export class IrohByteStream implements ByteStream {
   ) {}
 
   async read(max = IROH_CHUNK): Promise<Uint8Array | null> {
+    // After `abort()` a reader still looping (a head read cut off by its timeout) must not start
+    // another `recv.read`: it would hold the half's lock again and keep `stop` waiting behind it.
+    if (this.aborted) throw new Error("stream aborted");
     const pushed = this.back.take(max);
     if (pushed) return pushed;
     if (this.ended) return null;
@@ -110,6 +114,8 @@ export class IrohByteStream implements ByteStream {
   }
 
   async abort(): Promise<void> {
+    if (this.aborted) return;
+    this.aborted = true;
     // Not awaited: iroh-js holds a half's lock across a pending read or write, so `stop`/`reset`
     // wait behind it. They go through once that call ends, which the peer's own abort (it sees
     // our other half reset) brings about. Each fails harmlessly when its half already ended.

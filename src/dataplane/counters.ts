@@ -27,6 +27,16 @@ export interface CountersSnapshot {
 export const MAX_TARGETS = 1024;
 export const OVERFLOW_KEY = "*";
 
+/**
+ * Streams turned away before they named a target are counted (as `denied`) under reserved keys,
+ * which no authority can collide with (an authority always has a `:`): a head that did not arrive
+ * within the header-read timeout, and a head that was malformed, unsupported or cut short.
+ */
+export const HEADER_TIMEOUT_KEY = "(header timeout)";
+export const MALFORMED_KEY = "(malformed)";
+export type RejectedKey = typeof HEADER_TIMEOUT_KEY | typeof MALFORMED_KEY;
+const RESERVED_KEYS: ReadonlySet<string> = new Set([HEADER_TIMEOUT_KEY, MALFORMED_KEY]);
+
 type Raw = Omit<TargetCounters, "active">;
 
 export class Counters {
@@ -38,7 +48,8 @@ export class Counters {
     let t = this.targets.get(authority);
     if (t) return t;
     // One slot stays free for the overflow bucket itself.
-    const key = this.targets.size >= MAX_TARGETS - 1 ? OVERFLOW_KEY : authority;
+    // Reserved keys are few and fixed, so they never fall into the overflow bucket.
+    const key = this.targets.size >= MAX_TARGETS - 1 && !RESERVED_KEYS.has(authority) ? OVERFLOW_KEY : authority;
     t = this.targets.get(key);
     if (!t) {
       t = { accepted: 0, denied: 0, completed: 0, failed: 0, bytesToOrigin: 0, bytesFromOrigin: 0 };
@@ -52,6 +63,10 @@ export class Counters {
   }
   denied(authority: string): void {
     this.target(authority).denied++;
+  }
+  /** A stream rejected before it named a target (see `HEADER_TIMEOUT_KEY`, `MALFORMED_KEY`). */
+  rejected(key: RejectedKey): void {
+    this.target(key).denied++;
   }
   completed(authority: string): void {
     this.target(authority).completed++;

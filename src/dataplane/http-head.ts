@@ -286,10 +286,13 @@ export function splitAuthority(authority: string, defaultPort?: number): { host:
     if (after.length > 0 && !after.startsWith(":")) return { error: "invalid authority" };
     portText = after.length > 0 ? after.slice(1) : undefined;
   } else {
-    const colon = authority.lastIndexOf(":");
-    host = colon === -1 ? authority : authority.slice(0, colon);
-    portText = colon === -1 ? undefined : authority.slice(colon + 1);
     // Userinfo (`user:pw@host`) is kept as part of the host, so it can only fail the allow-list.
+    // The port is the one after the host, so a `:` inside the userinfo (`127.0.0.1:80@evil`)
+    // never counts as one: that authority has host `…@evil` and no port of its own.
+    const colon = authority.lastIndexOf(":");
+    const portColon = colon > authority.lastIndexOf("@") ? colon : -1;
+    host = portColon === -1 ? authority : authority.slice(0, portColon);
+    portText = portColon === -1 ? undefined : authority.slice(portColon + 1);
     if (host.includes(":") && !host.includes("@")) return { error: "IPv6 host must be bracketed" };
   }
   if (host.length === 0 || host === "[]") return { error: "missing host" };

@@ -2,16 +2,20 @@
  * The device side of the stream protocol (upstream-runtime §E.3): one call per incoming
  * bi-stream. Parse the head (≤ 8192 bytes, ≤ 64 headers), classify, authorize against the
  * allow-list, then tunnel (CONNECT), forward one request (absolute form) or upgrade a websocket.
- * Every outcome is counted per target authority (§I).
+ * Every outcome is counted per target authority (§I); a stream turned away before it names a
+ * target (malformed, or its head not complete within the header-read timeout) is counted under a
+ * reserved key. An allowed request is dialled at the allow-list entry's host, never at the
+ * requested spelling.
  */
 import type net from "node:net";
-import { findAllowed, type AllowEntry } from "./allowlist.ts";
+import { HEADER_READ_TIMEOUT_MS, HEADER_TIMEOUT_ENV } from "../supervise/budgets.ts";
+import { findAllowed, originHost, type AllowEntry } from "./allowlist.ts";
 import type { ByteStream } from "./byte-stream.ts";
-import type { Counters } from "./counters.ts";
+import { HEADER_TIMEOUT_KEY, MALFORMED_KEY, type Counters } from "./counters.ts";
 import { classifyRequest, parseRequestHead, REQUEST_HEAD_LIMITS, type ProxyRequest, type RequestHead } from "./http-head.ts";
 import { forwardRequest, OriginResponseError, readOriginHead, relayResponseFrom, websocketRequestHead, type ByteHooks } from "./origin-http.ts";
 import { pipeBoth } from "./pipe.ts";
-import { readHead } from "./read-head.ts";
+import { readHead, type ReadHeadResult } from "./read-head.ts";
 import { CONNECTION_ESTABLISHED, FORBIDDEN, ORIGIN_UNREACHABLE } from "./response.ts";
 import { connectTcp, SocketReader } from "./socket-io.ts";
 
@@ -27,26 +31,65 @@ export interface UpstreamContext {
   readonly connect?: (host: string, port: number) => Promise<net.Socket>;
   /** Every origin socket opened, so shutdown can close what is still open. */
   readonly sockets?: Set<net.Socket>;
+  /** How long the whole request head may take to arrive (default `HEADER_READ_TIMEOUT_MS`). */
+  readonly headerTimeoutMs?: number;
+}
+
+/** The header-read timeout from the worker's environment (`HEADER_TIMEOUT_ENV`), or the default. */
+export function headerTimeoutFromEnv(env: Record<string, string | undefined> = process.env): number {
+  const text = env[HEADER_TIMEOUT_ENV];
+  const ms = text !== undefined && /^\d{1,9}$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
+  return ms > 0 ? ms : HEADER_READ_TIMEOUT_MS;
+}
+
+/**
+ * The request head, or `timeout` once `ms` have passed since the stream was accepted. The deadline
+ * covers the whole head, not each read, so a peer dribbling a byte at a time cannot extend it. On
+ * timeout the read still pending is left to end on its own: `abort()` (by the caller) makes the
+ * stream's next read fail, and the peer sees the reset.
+ */
+async function readRequestHead(stream: ByteStream, ms: number): Promise<ReadHeadResult<RequestHead> | { kind: "timeout" }> {
+  const reading = readHead(stream, parseRequestHead, REQUEST_HEAD_LIMITS);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<{ kind: "timeout" }>((resolve) => {
+    timer = setTimeout(() => resolve({ kind: "timeout" }), ms);
+  });
+  try {
+    return await Promise.race([reading, deadline]);
+  } finally {
+    clearTimeout(timer);
+    // A read that fails after the deadline (the aborted stream) has nobody left to tell.
+    reading.catch(() => undefined);
+  }
 }
 
 export async function serveProxyStream(stream: ByteStream, ctx: UpstreamContext): Promise<void> {
-  const result = await readHead(stream, parseRequestHead, REQUEST_HEAD_LIMITS);
+  const result = await readRequestHead(stream, ctx.headerTimeoutMs ?? HEADER_READ_TIMEOUT_MS);
+  if (result.kind === "timeout") {
+    ctx.counters.rejected(HEADER_TIMEOUT_KEY);
+    ctx.log("info", "stream reset: request head not received in time", { timeoutMs: ctx.headerTimeoutMs ?? HEADER_READ_TIMEOUT_MS });
+    await stream.abort();
+    return;
+  }
   if (result.kind !== "complete") {
     // Overflow, garbage or an empty stream: no HTTP answer, the stream is simply aborted
-    // (the gateway reports 502).
+    // (the gateway reports 502). A stream that ends before sending anything is not counted.
     if (result.kind === "error") ctx.log("debug", "stream rejected", { reason: result.reason });
+    if (result.kind === "error" || result.received > 0) ctx.counters.rejected(MALFORMED_KEY);
     await stream.abort();
     return;
   }
   const classified = classifyRequest(result.head);
   if (!classified.ok) {
     // Origin-form and unparsable targets are dropped without a response (§J.25).
+    ctx.counters.rejected(MALFORMED_KEY);
     ctx.log("debug", "stream rejected", { reason: classified.reason, target: result.head.target });
     await stream.abort();
     return;
   }
   const request = classified.request;
-  if (!findAllowed(ctx.allowList(), request.host, request.port)) {
+  const entry = findAllowed(ctx.allowList(), request.host, request.port);
+  if (!entry) {
     ctx.counters.denied(request.authority);
     ctx.log("info", "request denied by allow-list", { target: request.authority });
     await stream.write(FORBIDDEN);
@@ -56,7 +99,7 @@ export async function serveProxyStream(stream: ByteStream, ctx: UpstreamContext)
   }
   ctx.counters.accepted(request.authority);
   try {
-    await forward(stream, result.head, request, ctx);
+    await forward(stream, result.head, request, originHost(entry), ctx);
     ctx.counters.completed(request.authority);
   } catch (err) {
     ctx.counters.failed(request.authority);
@@ -65,14 +108,15 @@ export async function serveProxyStream(stream: ByteStream, ctx: UpstreamContext)
   }
 }
 
-async function forward(stream: ByteStream, head: RequestHead, request: ProxyRequest, ctx: UpstreamContext): Promise<void> {
+/** `dialHost` is the allow-list entry's host: the socket reached is always the one the list names. */
+async function forward(stream: ByteStream, head: RequestHead, request: ProxyRequest, dialHost: string, ctx: UpstreamContext): Promise<void> {
   const hooks: ByteHooks = {
     toOrigin: (n) => ctx.counters.toOrigin(request.authority, n),
     fromOrigin: (n) => ctx.counters.fromOrigin(request.authority, n),
   };
   let socket: net.Socket;
   try {
-    socket = await (ctx.connect ?? connectTcp)(request.host, request.port);
+    socket = await (ctx.connect ?? connectTcp)(dialHost, request.port);
   } catch (err) {
     ctx.log("info", "origin unreachable", { target: request.authority, error: firstLine(err) });
     await stream.write(ORIGIN_UNREACHABLE);

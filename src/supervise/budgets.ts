@@ -35,6 +35,16 @@ export const RESTART_CAP_MS = 30_000;
 export const HEALTHY_GRACE_MS = 60_000;
 export const BOOTSTRAP_DEATH_LIMIT = 3;
 
+/**
+ * How long a peer may take, from the moment the ListenNode accepts a stream, to deliver the whole
+ * request header section (≤ 8192 bytes). A slow dribble or a stalled partial head is cut off after
+ * this (the stream is reset and counted under `(header timeout)`), so it cannot hold a stream, a
+ * task and its buffer forever. Tests shorten it by passing `HEADER_TIMEOUT_ENV` in the worker's
+ * env (`ListenNodeOptions.env`); main never forwards its own DATUM_* variables to a worker.
+ */
+export const HEADER_READ_TIMEOUT_MS = 10_000;
+export const HEADER_TIMEOUT_ENV = "DATUM_CONNECT_HEADER_TIMEOUT_MS";
+
 /** How often the ListenNode worker polls its address and home relay (watchers abort, defect 1). */
 export const ENDPOINT_POLL_MS = 2_000;
 
