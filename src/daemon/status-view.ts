@@ -3,6 +3,7 @@
  * rendered from what the tunnel wrote about itself (`run.json`), its config and its log. Pure, so
  * the layout is tested with fixed states.
  */
+import type { ServiceStatus } from "../service/inspect.ts";
 import type { LiveStatus, RunState } from "../state/run-state.ts";
 import type { TunnelConfig } from "../state/tunnel-config.ts";
 import { formatDuration } from "./uptime.ts";
@@ -13,6 +14,8 @@ export interface StatusInput {
   readonly running: boolean;
   readonly config: TunnelConfig | undefined;
   readonly run: RunState | undefined;
+  /** The OS service side (installed, manager state, recorded paths), when it was inspected. */
+  readonly service?: ServiceStatus | undefined;
   /** Rendered log lines, oldest first. */
   readonly logTail: readonly string[];
   readonly now: number;
@@ -40,6 +43,35 @@ function bytes(n: number): string {
 
 const STEP_MARK: Record<string, string> = { ready: "✓", pending: "…", unknown: "?" };
 
+function yesNo(value: boolean | null): string {
+  return value === null ? "unknown" : value ? "yes" : "no";
+}
+
+function renderService(v: ServiceStatus, kv: (key: string, value: string) => void, lines: string[]): void {
+  lines.push("Service:");
+  if (!v.installed) {
+    kv("installed", "no (a service starts at boot: 'tunnel install'; in the background now: 'tunnel listen --detach')");
+    return;
+  }
+  kv("installed", `yes, ${v.managerName} ${v.unit}`);
+  if (v.unitPath) kv("unit file", v.unitPath);
+  kv("enabled", yesNo(v.enabled));
+  const m = v.state;
+  if (!m.reachable) kv("manager", `unknown${m.detail ? ` (${m.detail})` : ""}`);
+  else {
+    const extra = [m.pid ? `PID ${m.pid}` : "", m.restarts !== null ? `${m.restarts} restarts` : ""].filter(Boolean).join(", ");
+    kv("manager", `${m.active}${m.sub ? ` (${m.sub})` : ""}${extra ? `; ${extra}` : ""}`);
+  }
+  if (v.lastExit) {
+    const e = v.lastExit;
+    const head = [e.code !== null ? `status ${e.code}` : "", e.reason ? `(${e.reason})` : ""].filter(Boolean).join(" ");
+    kv("last exit", `${[head, e.message ?? ""].filter(Boolean).join(": ") || "unknown"}${e.at ? ` at ${e.at}` : ""}`);
+  }
+  const path = (c: ServiceStatus["executable"]) => (c.path === null ? "none recorded" : c.resolves ? `${c.path} (resolves)` : `${c.path} — DOES NOT RESOLVE: ${c.problem}`);
+  kv("executable", path(v.executable));
+  kv("helper", path(v.helper));
+}
+
 export function renderStatus(s: StatusInput): string {
   const r = s.run;
   const lines: string[] = [`Tunnel ${s.name}`];
@@ -54,6 +86,8 @@ export function renderStatus(s: StatusInput): string {
   if (r?.health) kv("health", `http://${r.health}/readyz`);
   if (r?.lastError) kv("last error", `${r.lastError.message}${r.lastError.hint ? ` (hint: ${r.lastError.hint})` : ""} at ${r.lastError.at}`);
   if (r && r.exitCode !== null && !s.running) kv("exit code", String(r.exitCode));
+
+  if (s.service) renderService(s.service, kv, lines);
 
   lines.push("Auth:");
   kv("session", r?.auth.session ?? s.config?.session ?? "(none: datumctl's active user)");

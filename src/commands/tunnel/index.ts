@@ -9,7 +9,13 @@ export const tunnel = defineCommand({
     enable: () => import("./enable.ts").then((m) => m.enable),
     disable: () => import("./disable.ts").then((m) => m.disable),
     delete: () => import("./delete.ts").then((m) => m.del),
+    logs: () => import("./logs.ts").then((m) => m.logs),
     ps: () => import("./ps.ts").then((m) => m.ps),
     stop: () => import("./stop.ts").then((m) => m.stop),
+    status: () => import("./status.ts").then((m) => m.status),
+    install: () => import("./install.ts").then((m) => m.install),
+    uninstall: () => import("./uninstall.ts").then((m) => m.uninstall),
+    start: () => import("./start.ts").then((m) => m.start),
+    run: () => import("./run.ts").then((m) => m.run),
   },
 });

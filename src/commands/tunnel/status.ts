@@ -5,14 +5,16 @@ import { Rejected } from "../../errors.ts";
 import { tailLines } from "../../logs/follow.ts";
 import { renderLogLine } from "../../logs/render.ts";
 import { emit, formatJson, formatYaml } from "../../output.ts";
-import { assertSafeName, stateRoot, tunnelFiles } from "../../state/paths.ts";
+import { inspectService } from "../../service/inspect.ts";
+import { serviceManager } from "../../service/platform.ts";
+import { assertSafeName, stateRoot, tunnelDir, tunnelFiles } from "../../state/paths.ts";
 import { outputArg } from "../_args.ts";
 
 /** How many log lines `status` shows. */
 const STATUS_LOG_LINES = 10;
 
 export const status = defineCommand({
-  meta: { name: "status", description: "Show a tunnel's runtime, auth, control-plane and data-plane state" },
+  meta: { name: "status", description: "Show a tunnel's runtime, service, auth, control-plane and data-plane state" },
   args: {
     name: { type: "string", description: "Tunnel name", valueHint: "name", required: true },
     system: { type: "boolean", description: "A system-scope tunnel" },
@@ -20,16 +22,23 @@ export const status = defineCommand({
   },
   async run({ args }) {
     const name = assertSafeName("tunnel name", args.name);
-    const entry = await namedTunnel(stateRoot(args.system ? "system" : "user"), name);
-    if (!entry) throw new Rejected(`no tunnel named "${name}"`, "run 'tunnel ps' to see this machine's tunnels", "not_found");
-    if (entry.runError) throw entry.runError;
-    const raw = tailLines(tunnelFiles(entry.dir).log, STATUS_LOG_LINES).lines;
+    const scope = args.system ? "system" : "user";
+    const root = stateRoot(scope);
+    const entry = await namedTunnel(root, name);
+    const manager = serviceManager();
+    if (!entry && !(await manager.isInstalled(scope, name))) {
+      throw new Rejected(`no tunnel named "${name}"`, "run 'tunnel ps' to see this machine's tunnels", "not_found");
+    }
+    if (entry?.runError) throw entry.runError;
+    const service = await inspectService(manager, scope, name, entry?.config, entry?.run, entry?.running === true);
+    const raw = tailLines(tunnelFiles(entry?.dir ?? tunnelDir(root, name)).log, STATUS_LOG_LINES).lines;
     const doc = {
       name,
-      status: entry.status,
-      running: entry.running,
-      config: entry.config ?? null,
-      run: entry.run ?? null,
+      status: entry?.status ?? "never started",
+      running: entry?.running === true,
+      config: entry?.config ?? null,
+      run: entry?.run ?? null,
+      service,
       log: raw,
     };
     if (args.output === "json") emit(formatJson(doc));
@@ -38,10 +47,11 @@ export const status = defineCommand({
       emit(
         renderStatus({
           name,
-          status: entry.status,
-          running: entry.running,
-          config: entry.config,
-          run: entry.run,
+          status: entry?.status ?? "never started",
+          running: entry?.running === true,
+          config: entry?.config,
+          run: entry?.run,
+          service,
           logTail: raw.map(renderLogLine),
           now: Date.now(),
         }),

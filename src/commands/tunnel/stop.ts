@@ -1,12 +1,30 @@
 import { defineCommand } from "citty";
 import { namedTunnel } from "../../daemon/inventory.ts";
-import { STOP_BUDGET_MS, stopProcess } from "../../daemon/stop.ts";
-import { Rejected } from "../../errors.ts";
+import { STOP_BUDGET_MS, stopProcess, type StopOutcome } from "../../daemon/stop.ts";
+import { CliError, Exit, Rejected } from "../../errors.ts";
+import { warn } from "../../log.ts";
 import { emit, formatJson } from "../../output.ts";
+import { unitDisplayName } from "../../service/inspect.ts";
+import { serviceManager } from "../../service/platform.ts";
 import { assertSafeName, stateRoot } from "../../state/paths.ts";
+import { pidAlive, sameProcessRunning } from "../../state/process-identity.ts";
 
+/** After the manager was asked to stop it: wait for the process to go, without a second signal. */
+async function waitForExit(pid: number, startTime: string | null, budgetMs: number): Promise<boolean> {
+  const deadline = Date.now() + budgetMs;
+  while (Date.now() < deadline) {
+    if (!pidAlive(pid) || !sameProcessRunning(pid, startTime ?? undefined)) return true;
+    await Bun.sleep(50);
+  }
+  return false;
+}
+
+/**
+ * `tunnel stop` is one verb (DESIGN §3): an installed service is stopped through its manager (so
+ * it stays stopped: a clean exit is not restarted), a background daemon by signal.
+ */
 export const stop = defineCommand({
-  meta: { name: "stop", description: "Stop a background tunnel: disable it and end its process" },
+  meta: { name: "stop", description: "Stop a background tunnel or tunnel service: disable it and end its process" },
   args: {
     name: { type: "string", description: "Tunnel name", valueHint: "name", required: true },
     system: { type: "boolean", description: "A system-scope tunnel" },
@@ -14,23 +32,47 @@ export const stop = defineCommand({
   },
   async run({ args }) {
     const name = assertSafeName("tunnel name", args.name);
-    const entry = await namedTunnel(stateRoot(args.system ? "system" : "user"), name);
-    if (!entry) throw new Rejected(`no tunnel named "${name}"`, "run 'tunnel ps' to see this machine's tunnels", "not_found");
-    const outcome = entry.run ? await stopProcess(entry.run.pid, entry.run.startTime, STOP_BUDGET_MS) : "not-running";
-    const doc = { name, outcome, pid: entry.run?.pid ?? null };
+    const scope = args.system ? "system" : "user";
+    const entry = await namedTunnel(stateRoot(scope), name);
+    const manager = serviceManager();
+    const installed = await manager.isInstalled(scope, name);
+    if (!entry && !installed) throw new Rejected(`no tunnel named "${name}"`, "run 'tunnel ps' to see this machine's tunnels", "not_found");
+    const unit = unitDisplayName(manager.kind, scope, name);
+    const wasRunning = entry?.running === true;
+
+    let via: string = "signal";
+    if (installed) {
+      try {
+        await manager.stop(scope, name);
+        via = manager.kind;
+      } catch (err) {
+        // Only a manager that is not there at all is worked around; a refusal (not root) is the answer.
+        if (!(err instanceof CliError) || err.exit !== Exit.unreachable) throw err;
+        warn(`${manager.managerName} could not stop ${unit} (${err.message}); stopping its process directly`);
+      }
+    }
+    let outcome: StopOutcome;
+    const run = entry?.run;
+    if (!run) outcome = "not-running";
+    else if (via === "signal") outcome = await stopProcess(run.pid, run.startTime, STOP_BUDGET_MS);
+    else if (!wasRunning) outcome = "not-running";
+    else outcome = (await waitForExit(run.pid, run.startTime, STOP_BUDGET_MS)) ? "stopped" : await stopProcess(run.pid, run.startTime, 5_000);
+
+    const doc = { name, outcome, pid: run?.pid ?? null, via, ...(installed ? { unit } : {}) };
     if (args.output === "json") {
       emit(formatJson(doc));
       return;
     }
+    const service = installed ? ` (${manager.managerName} service ${unit}${via === "signal" ? ", stopped by signal" : ""})` : "";
     switch (outcome) {
       case "not-running":
-        process.stderr.write(`Tunnel ${name} is not running.\n`);
+        process.stderr.write(`Tunnel ${name} is not running${service}.\n`);
         return;
       case "stopped":
-        emit(`Stopped tunnel ${name}`);
+        emit(`Stopped tunnel ${name}${service}`);
         return;
       case "killed":
-        emit(`Killed tunnel ${name} (it did not stop within ${STOP_BUDGET_MS / 1000}s; its advertisement may still be enabled)`);
+        emit(`Killed tunnel ${name}${service} (it did not stop within ${STOP_BUDGET_MS / 1000}s; its advertisement may still be enabled)`);
         return;
     }
   },

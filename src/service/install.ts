@@ -1,0 +1,281 @@
+/**
+ * `tunnel install`: validate everything, then write the tunnel's `tunnel.yaml` and its service
+ * unit, enable and start it, and wait for it to be verified ready.
+ *
+ * Validation order (issue 5), nothing written until every check passed:
+ *   0. flags (exit 2): name, endpoint, health address, project;
+ *   1. the session is in `~/.datumctl/config` and can mint a token now (77, or 78 without a helper);
+ *   2. `--system` needs a service-account session: the key-file probe of datumctl-contract §3.3,
+ *      "unknown" counting as interactive (78, with how to create one);
+ *   3. `--system` needs root (77; not checked on Windows, where `sc.exe` itself refuses);
+ *   4. a server-side dry run of the HTTPProxy create in the target project (77 permission,
+ *      64 quota, 69 unreachable);
+ *   5. no service and no named tunnel of that name exists yet (64).
+ * A later failure (writing, the manager refusing, the agent failing before ready) removes what
+ * was written: the unit (stopped and disabled) and the tunnel's directory. Past the ready window
+ * the service stays installed and provisioning (exit 75), as `listen --detach` does.
+ */
+import { existsSync, statSync } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
+import { userInfo } from "node:os";
+import { dirname } from "node:path";
+import { TokenSource } from "../auth/token-source.ts";
+import { datumctlConfigPath, findSession, readDatumctlConfig, type DatumctlConfig, type DatumctlSession } from "../context/datumctl-config.ts";
+import { resolveContext } from "../context/resolve.ts";
+import { probeSessionType, serviceAccountKeyPath } from "../context/session-type.ts";
+import { ControlPlaneClient } from "../controlplane/client.ts";
+import { CliError, ConfigError, NotAuthenticated, Rejected, StillProvisioning, UsageError } from "../errors.ts";
+import { ensurePrivateDir } from "../state/atomic-write.ts";
+import { assertSafeName, stateRoot, tunnelDir, tunnelFiles, type Scope } from "../state/paths.ts";
+import { writeTunnelConfig, type TunnelConfig } from "../state/tunnel-config.ts";
+import { normalizeEndpoint, parseTarget } from "../tunnel/endpoint.ts";
+import { CONNECTOR_NAME_PREFIX, httpProxyBody } from "../tunnel/objects.ts";
+import { planExecutable, recordedHelper, writeLauncher, type ExecutablePlan } from "./executable.ts";
+import type { ServiceManager } from "./manager.ts";
+import { serviceSpec, type ServiceSpec } from "./spec.ts";
+import { exitCodeOf, SERVICE_READY_WAIT_MS, waitForService } from "./wait.ts";
+
+type Env = Record<string, string | undefined>;
+
+export interface InstallRequest {
+  readonly name: string;
+  readonly endpoint: string;
+  readonly label?: string | undefined;
+  readonly session: string;
+  readonly project?: string | undefined;
+  readonly system: boolean;
+  readonly health?: string | undefined;
+}
+
+export interface InstallDeps {
+  readonly manager: ServiceManager;
+  readonly env?: Env;
+  readonly platform?: NodeJS.Platform;
+  readonly isRoot?: () => boolean;
+  /** Where progress and warnings go (stderr). */
+  readonly say?: (line: string) => void;
+  /** How long to wait for the started service to be ready; 30 s by default, 0 to not wait. */
+  readonly waitMs?: number;
+  readonly plan?: (tunnelDir: string) => ExecutablePlan;
+  readonly which?: (name: string) => string | null;
+}
+
+export interface InstallResult {
+  readonly config: TunnelConfig;
+  readonly spec: ServiceSpec;
+  readonly unitPath: string | null;
+  readonly dir: string;
+  /** Verified public URLs (empty when not waited for). */
+  readonly urls: readonly string[];
+  readonly warnings: readonly string[];
+}
+
+/** Placeholder Connector for the dry run: the real one is created by the first `tunnel run`. */
+export const DRY_RUN_CONNECTOR = `${CONNECTOR_NAME_PREFIX}install-check`;
+
+const SA_HINT =
+  "a system service needs a service-account session: create a service account and download its key in the Datum portal, " +
+  "log it in as the user the service runs as ('sudo -H datumctl login --credentials <key.json>'), " +
+  "then pass its session name (<client_email>@<api host>, see 'datumctl auth list') to --session";
+
+function defaultIsRoot(platform: NodeJS.Platform): () => boolean {
+  return () => platform === "win32" || process.getuid?.() === 0;
+}
+
+/** The session by name, or by its email (as `datumctl auth switch` accepts, datumctl-contract §7 item 1). */
+export function findInstallSession(config: DatumctlConfig, wanted: string): DatumctlSession | "ambiguous" | undefined {
+  const exact = findSession(config, wanted);
+  if (exact) return exact;
+  const byEmail = (config.sessions ?? []).filter((s) => s["user-email"] === wanted);
+  if (byEmail.length > 1) return "ambiguous";
+  return byEmail[0];
+}
+
+/**
+ * Step 1's "not in the config" error, naming the half-done service-account login of
+ * datumctl-contract §4.2 step 8 when its key file exists but the session does not.
+ */
+function missingSession(wanted: string, configPath: string, env: Env, platform: NodeJS.Platform): NotAuthenticated {
+  const at = wanted.lastIndexOf("@");
+  if (at > 0) {
+    const apiHost = wanted.slice(at + 1);
+    const authHost = apiHost.startsWith("api.") ? `auth.${apiHost.slice(4)}` : "auth.datum.net";
+    const keyPath = serviceAccountKeyPath(`${wanted.slice(0, at)}@${authHost}`, env, platform);
+    if (keyPath && existsSync(keyPath)) {
+      return new NotAuthenticated(
+        `session "${wanted}" is not in ${configPath}, but its service-account key is stored (${keyPath}): the login did not finish`,
+        "datumctl saves the session only after choosing a context; log in again with one chosen: 'DATUM_PROJECT=<project> datumctl login --credentials <key.json>'",
+      );
+    }
+  }
+  return new NotAuthenticated(
+    `no datumctl session named "${wanted}" in ${configPath}`,
+    "list sessions with 'datumctl auth list'; log in with 'datumctl login' (or 'datumctl login --credentials <key.json>' for a service account)",
+  );
+}
+
+export async function installTunnel(req: InstallRequest, deps: InstallDeps): Promise<InstallResult> {
+  const env: Env = deps.env ?? process.env;
+  const platform = deps.platform ?? process.platform;
+  const say = deps.say ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const manager = deps.manager;
+  const scope: Scope = req.system ? "system" : "user";
+  const warnings: string[] = [];
+
+  // 0. Flags.
+  const name = assertSafeName("tunnel name", req.name);
+  if (!req.session.trim()) throw new UsageError("--session is required", "pass the datumctl session the service authenticates as (see 'datumctl auth list')");
+  const endpoint = normalizeEndpoint(req.endpoint);
+  parseTarget(endpoint);
+  if (req.health !== undefined) (await import("../health/address.ts")).parseHealthAddress(req.health);
+  if (platform === "win32" && scope === "user") {
+    throw new Rejected("Windows services are machine-wide: install with --system (as Administrator)", "or run it in the background for this login with 'tunnel listen --detach'");
+  }
+  const label = req.label ?? req.endpoint.trim();
+
+  // 1. The session exists and mints a token now.
+  const configPath = datumctlConfigPath(env);
+  const configResult = readDatumctlConfig(configPath);
+  if (!configResult.found) {
+    throw new NotAuthenticated(`no datumctl config at ${configPath}`, "log in first: 'datumctl login' (or 'datumctl login --credentials <key.json>' for a service account)");
+  }
+  const found = findInstallSession(configResult.config, req.session.trim());
+  if (found === "ambiguous") throw new UsageError(`more than one datumctl session has the email "${req.session}"`, "pass the full session name (see 'datumctl auth list')");
+  if (!found) throw missingSession(req.session.trim(), configPath, env, platform);
+  const session = found.name;
+  const context = resolveContext({ flags: { project: req.project, session }, env, config: configResult });
+  const helper = recordedHelper(env, deps.which);
+  if (!helper) {
+    throw new ConfigError("no credentials helper: datumctl is not on PATH and DATUM_CREDENTIALS_HELPER is unset", "install datumctl, or run this as 'datumctl connect tunnel install ...'");
+  }
+  const tokens = new TokenSource({ helper, session, env });
+  await tokens.token();
+
+  // 2. A system service authenticates with no one logged in: a service account.
+  const probe = probeSessionType(configResult.config, session, env, { platform });
+  if (scope === "system" && probe.type !== "service_account") {
+    throw new ConfigError(`session "${session}" is not a service-account session (${probe.reason}); a system service cannot use an interactive login`, SA_HINT);
+  }
+
+  // 3. Root.
+  if (scope === "system" && platform !== "win32" && !(deps.isRoot ?? defaultIsRoot(platform))()) {
+    throw new NotAuthenticated("installing a system service needs root", "run it with sudo -H: 'sudo -H datumctl connect tunnel install ... --system'", undefined, "forbidden");
+  }
+
+  // 4. The platform would accept the tunnel: permission, quota, reachability.
+  const client = new ControlPlaneClient({ apiBase: context.apiBase, project: context.project, tokens, notice: say });
+  await client.create("HTTPProxy", httpProxyBody(label, endpoint, DRY_RUN_CONNECTOR), { dryRun: true });
+
+  // 5. The name is free.
+  const root = stateRoot(scope, { env });
+  const dir = tunnelDir(root, name);
+  const unitPath = manager.unitPath(scope, name);
+  if (await manager.isInstalled(scope, name)) {
+    throw new Rejected(
+      `a ${manager.managerName} service for tunnel "${name}" is already installed${unitPath ? ` (${unitPath})` : ""}`,
+      `see it with 'tunnel status --name ${name}${req.system ? " --system" : ""}'; remove it with 'tunnel uninstall --name ${name}${req.system ? " --system" : ""}', or pick another --name`,
+      "conflict",
+    );
+  }
+  if (existsSync(dir)) {
+    throw new Rejected(
+      `a named tunnel "${name}" already exists (${dir})`,
+      `pick another --name, or remove it first: 'tunnel uninstall --name ${name}${req.system ? " --system" : ""}' (stops it and deletes its directory)`,
+      "conflict",
+    );
+  }
+
+  // Every check passed.
+  if (scope === "user" && probe.type !== "service_account") {
+    warnings.push(
+      `session "${session}" is an interactive login: this service stops working when that login expires; for a long-lived service use a service-account session ('datumctl login --credentials <key.json>')`,
+    );
+  }
+  let user: string | undefined;
+  let home: string | undefined;
+  if (scope === "system") {
+    user = userInfo().username;
+    home = dirname(dirname(configPath));
+    const owner = ownerOf(home);
+    if (platform !== "win32" && owner !== undefined && owner !== process.getuid?.()) {
+      warnings.push(`${home} belongs to another user (uid ${owner}) but the service runs as ${user}: datumctl may rewrite its files there as ${user}; prefer a service-account login of ${user} itself ('sudo -H datumctl login --credentials <key.json>')`);
+    }
+  }
+  if (manager.kind === "systemd" && scope === "user") {
+    const me = userInfo().username;
+    if (!existsSync(`/var/lib/systemd/linger/${me}`)) {
+      warnings.push(`user services stop when ${me} logs out: to keep this one running (and start it at boot), run 'loginctl enable-linger ${me}'`);
+    }
+  }
+  for (const w of warnings) say(`warning: ${w}`);
+
+  const plan = (deps.plan ?? ((d: string) => planExecutable({ tunnelDir: d, platform })))(dir);
+  const config: TunnelConfig = {
+    name,
+    label,
+    endpoint,
+    project: context.project,
+    session,
+    org: context.org ?? null,
+    api_host: context.apiBase,
+    executable: plan.path,
+    helper,
+    created_at: new Date().toISOString(),
+    scope,
+    health: req.health ?? null,
+  };
+  const spec = serviceSpec(config, { stateRoot: root, tunnelDir: dir, user, home });
+  // Rendered before anything is written: a path the unit format cannot carry fails here.
+  try {
+    manager.render(spec);
+  } catch (err) {
+    throw new ConfigError(
+      `cannot write a ${manager.managerName} unit for tunnel ${name}: ${err instanceof Error ? err.message : String(err)}`,
+      "install datumctl-connect and datumctl under paths without quotes, backslashes or control characters",
+    );
+  }
+
+  let unitInstalled = false;
+  const since = Date.now();
+  try {
+    await ensurePrivateDir(dir);
+    await writeLauncher(plan);
+    await mkdir(tunnelFiles(dir).logs, { recursive: true, mode: 0o700 });
+    await writeTunnelConfig(tunnelFiles(dir).config, config);
+    unitInstalled = true;
+    await manager.install(spec);
+    const waitMs = deps.waitMs ?? SERVICE_READY_WAIT_MS;
+    let urls: readonly string[] = [];
+    if (waitMs > 0) {
+      const waited = await waitForService({ runPath: tunnelFiles(dir).run, manager, scope, name, waitMs, since });
+      switch (waited.outcome) {
+        case "ready":
+          urls = waited.state.publicUrls;
+          break;
+        case "failed":
+          throw new CliError(`the service failed before it was ready: ${waited.message}`, exitCodeOf(waited.exit), waited.hint ?? `nothing was installed; fix the cause and run install again (the log was in ${tunnelFiles(dir).logs})`);
+        case "provisioning": {
+          const host = waited.state?.hostnames[0];
+          throw new StillProvisioning(
+            `tunnel ${name} is installed and started${host ? ` (${host})` : ""}, but still provisioning after ${Math.round(waitMs / 1000)}s`,
+            `it keeps running as ${spec.unit}; check it with 'tunnel status --name ${name}${req.system ? " --system" : ""}'`,
+          );
+        }
+      }
+    }
+    return { config, spec, unitPath, dir, urls, warnings };
+  } catch (err) {
+    if (err instanceof StillProvisioning) throw err;
+    if (unitInstalled) await manager.uninstall(scope, name).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
+function ownerOf(path: string): number | undefined {
+  try {
+    return statSync(path).uid;
+  } catch {
+    return undefined;
+  }
+}

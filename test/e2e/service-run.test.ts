@@ -1,0 +1,165 @@
+/**
+ * `tunnel run --name N` end to end against `dev cloud`, exactly as a systemd unit runs it: the
+ * environment holds only what a rendered unit sets (the credentials helper, the state root, HOME)
+ * plus the local Datum's relay and public-URL templates, and a `NOTIFY_SOCKET` this test holds
+ * (a unix datagram socket, read through bun:ffi) with `WATCHDOG_USEC` = 1 s. Checked in order:
+ * READY=1 arrives only after the "verifying" status and the public URL answers at that moment;
+ * WATCHDOG=1 arrives every ~500 ms; SIGTERM brings STOPPING=1 and exit 0 with the advertisement
+ * disabled. (The watchdog going silent on a wedged data plane is tested with an injected
+ * `healthy()` in test/unit/service/sd-notify.test.ts.) Needs the loopback-only namespace:
+ *   sh scripts/netns.sh ./node_modules/.bin/bun test --timeout 60000 test/e2e/service-run.test.ts
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { Server, Subprocess } from "bun";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { readCallLog } from "../../src/devcloud/datumctl-double/call-log.ts";
+import { readRunState, type RunState } from "../../src/state/run-state.ts";
+import { tunnelDir, tunnelFiles } from "../../src/state/paths.ts";
+import { writeTunnelConfig } from "../../src/state/tunnel-config.ts";
+import { BUN, CLI, REPO_ROOT, runCli } from "../helpers/cli.ts";
+import { startLocalDatum, type LocalDatum } from "../helpers/local-datum.ts";
+import { serviceHarness, type ServiceHarness } from "../unit/service/harness.ts";
+import { bindNotifySocket, type NotifyReceiver } from "../unit/service/notify-socket.ts";
+
+const PROJECT = "local-project";
+const NAME = "svc-run";
+
+let datum: LocalDatum;
+let origin: Server<undefined>;
+let h: ServiceHarness;
+let receiver: NotifyReceiver;
+let child: Subprocess<"ignore", "pipe", "pipe"> | undefined;
+let stderr = "";
+let runPath: string;
+let readyAt = 0;
+
+/** What a rendered unit puts in the environment (and the local Datum's templates), nothing else. */
+function unitEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: h.home,
+    DATUM_CONNECT_DIR: h.stateDir,
+    DATUM_CREDENTIALS_HELPER: datum.env.DATUM_CREDENTIALS_HELPER as string,
+    DATUM_CONNECT_RELAY_URLS: datum.env.DATUM_CONNECT_RELAY_URLS as string,
+    DATUM_CONNECT_PUBLIC_URL: datum.env.DATUM_CONNECT_PUBLIC_URL as string,
+    NO_COLOR: "1",
+    ...extra,
+  };
+}
+
+async function snapshot(): Promise<Record<string, { metadata: { name: string } }[]>> {
+  const res = await datum.admin("state");
+  return ((await res.json()) as { projects: Record<string, Record<string, { metadata: { name: string } }[]>> }).projects[PROJECT] ?? {};
+}
+
+beforeAll(async () => {
+  datum = await startLocalDatum();
+  origin = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("served by the service") });
+  h = serviceHarness({ base: {}, sessions: [{ name: datum.env.DATUM_SESSION as string, userKey: "dev@local.datum@auth.datum.net", server: datum.apiUrl }], org: "local-org", project: PROJECT });
+  const dir = tunnelDir(h.stateDir, NAME);
+  runPath = tunnelFiles(dir).run;
+  await writeTunnelConfig(tunnelFiles(dir).config, {
+    name: NAME,
+    label: "service run",
+    endpoint: `http://127.0.0.1:${origin.port}`,
+    project: PROJECT,
+    session: datum.env.DATUM_SESSION as string,
+    org: "local-org",
+    api_host: datum.apiUrl,
+    executable: process.execPath,
+    helper: datum.env.DATUM_CREDENTIALS_HELPER as string,
+    created_at: new Date().toISOString(),
+    scope: "user",
+    health: null,
+  });
+  receiver = bindNotifySocket(join(h.dir, "notify.sock"));
+});
+
+afterAll(async () => {
+  if (child && child.exitCode === null) child.kill("SIGKILL");
+  receiver?.close();
+  origin?.stop(true);
+  await datum?.stop();
+  h?.cleanup();
+});
+
+describe("tunnel run under a notify socket", () => {
+  test("READY=1 only once the public URL answers, after the setup and verify statuses", async () => {
+    const started = performance.now();
+    child = Bun.spawn([BUN, CLI, "tunnel", "run", "--name", NAME], {
+      cwd: REPO_ROOT,
+      env: unitEnv({ NOTIFY_SOCKET: receiver.address, WATCHDOG_USEC: "1000000" }),
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    void (async () => {
+      for await (const chunk of child.stderr) stderr += new TextDecoder().decode(chunk);
+    })();
+    void new Response(child.stdout).text();
+
+    await receiver.waitFor((d) => d.some((x) => x.text === "READY=1") || child?.exitCode !== null, 30_000, "READY=1");
+    readyAt = performance.now();
+    expect(child.exitCode).toBeNull();
+    // At the moment READY=1 arrives, the tunnel really serves.
+    const state = (await readRunState(runPath)) as RunState;
+    expect(state.phase).toBe("ready");
+    const url = state.publicUrls[0] as string;
+    const res = await fetch(url);
+    expect([res.status, await res.text()]).toEqual([200, "served by the service"]);
+
+    const texts = receiver.datagrams.map((d) => d.text);
+    const ready = texts.indexOf("READY=1");
+    expect(texts.filter((t) => t === "READY=1")).toHaveLength(1);
+    expect(texts.slice(0, ready)).toContain("STATUS=setting up the tunnel");
+    expect(texts.slice(0, ready)).toContain("STATUS=verifying the public URL");
+    expect(texts[ready + 1]).toBe(`STATUS=ready: ${url}`);
+    console.log(`note: tunnel run was ready ${((readyAt - started) / 1000).toFixed(1)} s after start`);
+  }, 45_000);
+
+  test("WATCHDOG=1 every half WATCHDOG_USEC (500 ms) while the data plane answers", async () => {
+    await Bun.sleep(3_000);
+    const pings = receiver.datagrams.filter((d) => d.text === "WATCHDOG=1" && d.at >= readyAt).map((d) => d.at);
+    expect(pings.length).toBeGreaterThanOrEqual(5);
+    expect(pings.length).toBeLessThanOrEqual(8);
+    const gaps = pings.slice(1).map((t, i) => t - (pings[i] as number));
+    expect(Math.max(...gaps)).toBeLessThan(1_000);
+    expect(Math.min(...gaps)).toBeGreaterThan(300);
+  });
+
+  test("everything came from tunnel.yaml: the helper was asked for the recorded session", () => {
+    const calls = readCallLog(datum.env.DATUMCTL_DOUBLE_LOG as string).calls.filter((c) => c.argv.includes("get-token"));
+    expect(calls.length).toBeGreaterThan(0);
+    const last = calls.at(-1);
+    expect(last?.argv).toContain(datum.env.DATUM_SESSION as string);
+    expect(last?.env.DATUM_SESSION).toBeNull();
+    expect(last?.env.DATUM_API_HOST).toBeNull();
+  });
+
+  test("SIGTERM: STOPPING=1, exit 0, the advertisement disabled, JSON log lines", async () => {
+    const state = (await readRunState(runPath)) as RunState;
+    const tunnelId = state.tunnelId as string;
+    expect(tunnelId).toMatch(/^tunnel-/);
+    expect((await snapshot()).connectoradvertisements?.map((a) => a.metadata.name)).toContain(tunnelId);
+
+    child?.kill("SIGTERM");
+    const code = await child?.exited;
+    expect({ code, stderr: code === 0 ? "" : stderr }).toEqual({ code: 0, stderr: "" });
+    expect(receiver.datagrams.map((d) => d.text)).toContain("STOPPING=1");
+    expect((await snapshot()).connectoradvertisements?.map((a) => a.metadata.name) ?? []).not.toContain(tunnelId);
+    expect((await readRunState(runPath))?.phase).toBe("stopped");
+    expect((await readRunState(runPath))?.exitCode).toBe(0);
+
+    const lines = readFileSync(tunnelFiles(tunnelDir(h.stateDir, NAME)).log, "utf8").trim().split("\n");
+    for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
+    expect(lines.some((l) => (JSON.parse(l) as { msg: string }).msg.includes("Tunnel ready"))).toBe(true);
+    expect(lines.join("\n")).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\./);
+  }, 45_000);
+
+  test("a name with no tunnel.yaml → 64, saying so", async () => {
+    const r = await runCli(["tunnel", "run", "--name", "not-installed"], { exactEnv: unitEnv() });
+    expect(r.code).toBe(64);
+    expect(r.stderr).toContain(`error: no tunnel named "not-installed": ${join(h.stateDir, "tunnels", "not-installed", "tunnel.yaml")} does not exist`);
+  });
+});
