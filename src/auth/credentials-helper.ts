@@ -22,6 +22,19 @@ import { ConfigError, NotAuthenticated, type CliError } from "../errors.ts";
 export type Env = Readonly<Record<string, string | undefined>>;
 
 export const DEFAULT_HELPER_TIMEOUT_MS = 45_000;
+/** Overrides `DEFAULT_HELPER_TIMEOUT_MS` (milliseconds): for tests, and for unusually slow identity providers. */
+export const HELPER_TIMEOUT_ENV = "DATUM_CONNECT_HELPER_TIMEOUT_MS";
+
+/** The per-call helper timeout from `DATUM_CONNECT_HELPER_TIMEOUT_MS`, else the default (45 s). */
+export function helperTimeoutMs(env: Env): number {
+  const raw = env[HELPER_TIMEOUT_ENV]?.trim();
+  if (!raw) return DEFAULT_HELPER_TIMEOUT_MS;
+  const ms = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(ms) || ms < 1) {
+    throw new ConfigError(`${HELPER_TIMEOUT_ENV} must be a whole number of milliseconds, not '${raw}'`, `unset it to use the default (${DEFAULT_HELPER_TIMEOUT_MS / 1000}s)`);
+  }
+  return ms;
+}
 /** Cap on what we read from the helper's stdout and stderr; a token is a few KiB at most. */
 const MAX_OUTPUT_BYTES = 1 << 20;
 /** After the helper exits, how long its pipes may stay open (held by a stray grandchild). */

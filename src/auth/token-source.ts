@@ -4,7 +4,8 @@
  *
  * - `token()` returns the cached token while it is valid, else asks the helper.
  * - `invalidate(rejected)` is what a 401 calls: one refresh per burst — every caller that reports
- *   the same rejected token while a refresh runs shares that one helper call.
+ *   the same rejected token while a refresh runs shares that one helper call; after a failed call,
+ *   reports within its backoff get that failure again rather than another call.
  * - `start(signal)` / `stop()` run the background refresh loop of a long-running `listen`.
  * - One helper call is in flight at any time (single flight here; `runGetToken` also serializes
  *   across sources in the process).
@@ -206,6 +207,9 @@ export class TokenSource {
     if (this.#inflight) return this.#join(this.#inflight);
     if (!this.#current || this.#current.token !== rejected) return this.token();
     const now = this.#clock.now();
+    // The last helper call failed and its backoff is not over: every 401 meanwhile (the heartbeat's,
+    // the watch's) would otherwise be one more helper call and one more log line, off the schedule.
+    if (this.#lastFailure !== undefined && now < this.#quietUntil) throw this.#lastFailure;
     if (this.#rejected?.token === rejected && now < this.#rejected.quietUntil) return rejected;
     return this.#refresh("invalidated", false, rejected);
   }

@@ -68,6 +68,14 @@ export interface WriteOptions {
   readonly dryRun?: boolean;
 }
 
+export interface ReadOptions {
+  /**
+   * This call's transient budget instead of the client's: a caller that runs its own retry loop
+   * (setup polling) passes a small one, so the two budgets do not multiply.
+   */
+  readonly budget?: TransientBudget;
+}
+
 export interface ListOptions {
   /** Equality field selector, e.g. `{ "spec.connectorRef.name": "datum-connect-x" }`. */
   readonly fieldSelector?: Readonly<Record<string, string>>;
@@ -128,9 +136,9 @@ export class ControlPlaneClient {
   }
 
   /** The object, or `undefined` when it does not exist. */
-  async get<K extends KindName>(kind: K, name: string): Promise<KindObject<K> | undefined> {
+  async get<K extends KindName>(kind: K, name: string, options: ReadOptions = {}): Promise<KindObject<K> | undefined> {
     const ctx = this.#context("get", kind, name);
-    const answer = await this.#call(ctx, { method: "GET", path: resourcePath(Kinds[kind], name) }, [404]);
+    const answer = await this.#call(ctx, { method: "GET", path: resourcePath(Kinds[kind], name) }, [404], options.budget);
     if (answer.status === 404) return undefined;
     return this.#parse(ctx, SchemaOf[kind], answer.body) as KindObject<K>;
   }
@@ -223,7 +231,7 @@ export class ControlPlaneClient {
    * Send `req` until it succeeds, the verb-specific `expected` statuses come back, or a failure is
    * final. Returns the last answer; throws a `CliError` otherwise.
    */
-  async #call(ctx: CallContext, req: Request, expected: readonly number[] = []): Promise<Answer> {
+  async #call(ctx: CallContext, req: Request, expected: readonly number[] = [], budget: TransientBudget = this.#budget): Promise<Answer> {
     let state = INITIAL_RETRY_STATE;
     // Asked before every attempt, so a token the source renewed during a long wait is picked up;
     // right after a 401 the fresh token from `invalidate` is used as handed over.
@@ -239,7 +247,7 @@ export class ControlPlaneClient {
       const verdict = classifyFailure(outcome, ctx);
       if (verdict.type === "final") throw verdict.error;
 
-      const decision = decideRetry(state, verdict.type, this.#budget);
+      const decision = decideRetry(state, verdict.type, budget);
       state = decision.state;
       if (decision.action === "give-up") {
         if (verdict.type === "unauthorized") throw notAuthenticated(ctx, verdict.detail);

@@ -161,10 +161,15 @@ export class HeartbeatLoop {
     }
 
     const now = this.#o.clock.now();
-    if (leaseLapsed(this.#lastRenewedAt, cache.leaseDurationS, now)) {
+    // Only a lapse nobody saw coming is news (the process or machine slept). After failed renewals
+    // (an outage, a revoked login) each failure already said so, once per backoff step; repeating
+    // "lease lost during sleep" on every retry would be wrong and a second line per step.
+    if (this.#failures === 0 && leaseLapsed(this.#lastRenewedAt, cache.leaseDurationS, now)) {
       const sinceMs = now - (this.#lastRenewedAt ?? now);
       this.#o.onEvent({ type: "lease_lapsed", at: now, sinceMs });
-      this.#o.log("warn", `heartbeat: lease lost during sleep (${Math.round(sinceMs / 1000)}s since the last renewal); renewing`);
+      // Detail only: the event is what the user hears about, as one line (issue 8 item 4), from the
+      // session ("lease lost during sleep (…); re-enabling"); a warning here would say it twice.
+      this.#o.log("debug", `heartbeat: lease lost during sleep (${Math.round(sinceMs / 1000)}s since the last renewal); renewing`);
     }
     try {
       await this.#o.client.patch("Lease", leaseName, { spec: { renewTime: microTime(now) } });

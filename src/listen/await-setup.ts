@@ -3,12 +3,20 @@
  * the current generation and a hostname exists. Transient control-plane errors are ridden over up
  * to 10 consecutive failed polls (≈ 7.5 s), then exit 69; a hard signal (403, our own object
  * gone, `DeferredToOwner`) fails at once. Time and the poll are injected.
+ *
+ * The poll's requests must not bring the client's own transient budget (10 attempts 750 ms apart)
+ * along: stacked under this loop's, ten failed polls would take ~75 s and ~100 failed requests
+ * instead of ≈ 7.5 s. They get `SETUP_POLL_REQUEST_BUDGET`: one immediate retry, so a single lost
+ * request is not a failed poll, and this loop owns the spacing and the count.
  */
 import { CliError, Exit, Rejected, Unreachable } from "../errors.ts";
+import type { TransientBudget } from "../retry/budget.ts";
 import { allReady, formatTerminalFailure, terminalFailure, type TunnelProgress } from "../tunnel/progress.ts";
 
 export const SETUP_POLL_MS = 750;
 export const MAX_CONSECUTIVE_POLL_FAILURES = 10;
+/** Per request of a setup poll (see above); the client's default is `DEFAULT_TRANSIENT_BUDGET`. */
+export const SETUP_POLL_REQUEST_BUDGET: TransientBudget = { attempts: 2, spacingMs: 100 };
 
 export interface SetupClock {
   now(): number;

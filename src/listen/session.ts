@@ -26,7 +26,7 @@ import { WorkerSupervisor } from "../supervise/worker.ts";
 import { normalizeEndpoint, parseTarget } from "../tunnel/endpoint.ts";
 import { formatTerminalFailure, terminalFailure } from "../tunnel/progress.ts";
 import type { DeviceAddress, TunnelService, TunnelSummary } from "../tunnel/service.ts";
-import { awaitSetup, SetupAborted, TerminalFailure } from "./await-setup.ts";
+import { awaitSetup, SETUP_POLL_REQUEST_BUDGET, SetupAborted, TerminalFailure } from "./await-setup.ts";
 import { publicUrl } from "./lines.ts";
 import type { ListenReporter } from "./reporter.ts";
 import type { LiveFigures } from "./run-recorder.ts";
@@ -227,7 +227,7 @@ export class ListenSession {
 
     const progress = await awaitSetup({
       id: tunnel.id,
-      poll: () => d.service.progress(tunnel.id),
+      poll: () => d.service.progress(tunnel.id, { budget: SETUP_POLL_REQUEST_BUDGET }),
       clock: { now: () => performance.now(), sleep: abortableSleep },
       signal: d.signal,
       onProgress: (p) => d.reporter.progress(p, performance.now() - this.#started),
@@ -342,7 +342,12 @@ export class ListenSession {
     }
   }
 
-  /** A 401 for token `seq`: refresh once per rejected token, then hand the new one over. */
+  /**
+   * A 401 for token `seq`: refresh once per rejected token, then hand the new one over. When the
+   * refresh fails, the worker still gets an answer (the token it has), so its request fails now and
+   * the heartbeat backs off and reports it, rather than waiting a minute for a token that is not
+   * coming. The failure itself is logged once by the token source (`logTokenEvent`).
+   */
   async #refreshFor(seq: number): Promise<void> {
     const d = this.#d;
     try {
@@ -353,10 +358,10 @@ export class ListenSession {
           this.#tokenSeq++;
         }
       }
-      this.#heartbeat?.post({ type: "token", token: this.#lastToken as string, seq: this.#tokenSeq });
-    } catch (err) {
-      d.reporter.notice(`warning: token refresh failed: ${err instanceof Error ? err.message : String(err)}`);
+    } catch {
+      // Recorded and logged by the token source; `status` shows it with its remedy.
     }
+    this.#heartbeat?.post({ type: "token", token: this.#lastToken as string, seq: this.#tokenSeq });
   }
 
   /** Keep the heartbeat's token current when the background loop refreshes it. */

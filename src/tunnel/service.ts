@@ -15,7 +15,7 @@
  */
 import { log } from "../log.ts";
 import { CliError, Malformed, Rejected, Unreachable, UsageError } from "../errors.ts";
-import type { ControlPlaneClient } from "../controlplane/client.ts";
+import type { ControlPlaneClient, ReadOptions } from "../controlplane/client.ts";
 import type { Connector, HTTPProxy } from "../controlplane/schemas.ts";
 import { removeEntry, setEntryEnabled, upsertEntry, updateAllowList } from "../state/allowlist.ts";
 import { deviceAnnotations, DEVICE_NAME_ANNOTATION } from "./device.ts";
@@ -215,12 +215,15 @@ export class TunnelService {
     return (await this.list()).find((t) => t.endpoint === wanted);
   }
 
-  /** Setup progress from the HTTPProxy and its Connector; `undefined` when the tunnel does not exist. */
-  async progress(id: string): Promise<TunnelProgress | undefined> {
-    const proxy = await this.#client.get("HTTPProxy", id);
+  /**
+   * Setup progress from the HTTPProxy and its Connector; `undefined` when the tunnel does not exist.
+   * `budget` replaces the client's transient budget for these reads (a polling caller's own).
+   */
+  async progress(id: string, options: ReadOptions = {}): Promise<TunnelProgress | undefined> {
+    const proxy = await this.#client.get("HTTPProxy", id, options);
     if (!proxy) return undefined;
     const connectorName = proxyConnectorName(proxy);
-    const connector = connectorName ? await this.#client.get("Connector", connectorName) : undefined;
+    const connector = connectorName ? await this.#client.get("Connector", connectorName, options) : undefined;
     return computeProgress(proxy, connector);
   }
 

@@ -3,6 +3,7 @@
  * session and API host; a token source over datumctl's credentials helper; the control-plane
  * client; this device's identity for the project; and the tunnel service tying them together.
  */
+import { helperTimeoutMs } from "../../auth/credentials-helper.ts";
 import { TokenSource, type TokenEvent } from "../../auth/token-source.ts";
 import { readDatumctlConfig } from "../../context/datumctl-config.ts";
 import { resolveContext, type ResolvedContext } from "../../context/resolve.ts";
@@ -36,9 +37,13 @@ export interface OpenOptions {
 function logTokenEvent(event: TokenEvent): void {
   const auth = log.withTag("auth");
   switch (event.type) {
-    case "refresh_failed":
-      auth.warn(`token refresh failed: ${event.error.message}`);
+    case "refresh_failed": {
+      // One line per backoff step: which attempt, when the next one is, and what to do about it.
+      const next = Math.max(1, Math.round(event.retryInMs / 1000));
+      const hint = event.error.hint ? ` (hint: ${event.error.hint})` : "";
+      auth.warn(`token refresh failed (attempt ${event.attempt}, retrying in ${next}s): ${event.error.message}${hint}`);
       break;
+    }
     default:
       auth.debug(`token ${event.type}`);
   }
@@ -56,6 +61,7 @@ export async function openProject(options: OpenOptions = {}): Promise<ProjectSes
   const tokens = new TokenSource({
     helper: context.helper,
     session: context.session,
+    timeoutMs: helperTimeoutMs(process.env),
     onEvent: options.onTokenEvent ?? logTokenEvent,
   });
   const client = new ControlPlaneClient({

@@ -346,7 +346,7 @@ describe("HeartbeatLoop", () => {
     });
     expect(r.events.map((e) => e.type)).toEqual(["resolved", "patched", "renewed", "lease_lapsed", "renewed", "renewed"]);
     expect(r.events[3]).toEqual({ type: "lease_lapsed", at: r.t0 + 46_000, sinceMs: 46_000 });
-    expect(r.logs).toEqual(["warn: heartbeat: lease lost during sleep (46s since the last renewal); renewing"]);
+    expect(r.logs).toEqual(["debug: heartbeat: lease lost during sleep (46s since the last renewal); renewing"]);
     expect((await p.client.get("Lease", lease))?.spec?.renewTime).toBe(microTime(r.t0 + 46_000 + 15_000));
   });
 
