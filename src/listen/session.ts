@@ -111,6 +111,8 @@ export class ListenSession {
   #tokenSeq = 0;
   #hb: LiveFigures["heartbeat"] = { connector: null, lastRenewalAt: null, renewals: 0, failures: 0, lastError: null };
   #readiness: { ready: boolean; reason: string } | undefined;
+  /** The Lease's duration as the heartbeat last read it (30 s until it says otherwise). */
+  #leaseDurationS = 30;
   #lastToken: string | undefined;
   #started = performance.now();
 
@@ -148,8 +150,22 @@ export class ListenSession {
       workers,
       ...(counters ? { counters } : {}),
       ...(ep ? { endpoint: { endpointId: ep.endpointId, boundPort: ep.boundPort, addresses: ep.addresses, homeRelay: ep.homeRelay } } : {}),
-      ...(this.#readiness ? { readiness: this.#readiness } : {}),
+      ...(this.#readiness ? { readiness: this.#currentReadiness() } : {}),
     };
+  }
+
+  /**
+   * Readiness as last verified, unless the lease has since run out: a heartbeat that has not
+   * renewed for a whole lease duration means the platform already shows the Connector offline.
+   */
+  #currentReadiness(): { ready: boolean; reason: string } {
+    const readiness = this.#readiness ?? { ready: false, reason: "starting" };
+    const last = this.#hb.lastRenewalAt ? Date.parse(this.#hb.lastRenewalAt) : undefined;
+    if (readiness.ready && last !== undefined && Date.now() - last > this.#leaseDurationS * 1_000) {
+      const why = this.#hb.lastError ? `: ${this.#hb.lastError.message}` : "";
+      return { ready: false, reason: `lease not renewed for ${Math.round((Date.now() - last) / 1000)}s${why}` };
+    }
+    return readiness;
   }
 
   /** The ListenNode worker answers within 2 s (the service watchdog pings only while it does). */
@@ -326,6 +342,7 @@ export class ListenSession {
         return;
       case "renewed":
         this.#hb = { ...this.#hb, renewals: this.#hb.renewals + 1, lastRenewalAt: new Date(msg.at).toISOString() };
+        this.#leaseDurationS = msg.leaseDurationS;
         return;
       case "unauthorized":
         void this.#refreshFor(msg.seq);
