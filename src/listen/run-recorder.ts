@@ -35,6 +35,12 @@ export class RunRecorder implements ListenReporter {
   #tick: ReturnType<typeof setInterval> | undefined;
   #writing: Promise<void> = Promise.resolve();
   #started = performance.now();
+  /**
+   * Calls to the inner reporter, in order. Everything after `ready` waits for run.json to say
+   * ready, so the ready line, READY=1 to a service manager and the file a `--detach` parent or
+   * `ps` reads never disagree.
+   */
+  #chain: Promise<void> = Promise.resolve();
 
   constructor(path: string, inner: ListenReporter, init: { name: string | null; project: string; health: string | null }) {
     this.#path = path;
@@ -86,8 +92,13 @@ export class RunRecorder implements ListenReporter {
     return this.#writing;
   }
 
-  /** The process is about to exit: record how, and write synchronously-enough for the parent to see. */
+  #pass(call: (inner: ListenReporter) => void): void {
+    this.#chain = this.#chain.then(() => call(this.#inner)).catch(() => undefined);
+  }
+
+  /** The process is about to exit: record how, and write it before the parent looks. */
   async finish(phase: "stopped" | "failed", exitCode: number, error?: RunError): Promise<void> {
+    await this.#chain;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#tick) clearInterval(this.#tick);
@@ -106,18 +117,18 @@ export class RunRecorder implements ListenReporter {
 
   endpointId(id: string): void {
     this.#update({ endpointId: id });
-    this.#inner.endpointId(id);
+    this.#pass((r) => r.endpointId(id));
   }
 
   tunnel(kind: Resolution, t: TunnelSummary): void {
     this.#update({ tunnelId: t.id, label: t.label, endpoint: t.endpoint });
-    this.#inner.tunnel(kind, t);
+    this.#pass((r) => r.tunnel(kind, t));
   }
 
   settingUp(): void {
     this.#started = performance.now();
     this.#update({ readiness: { ready: false, reason: "setting up" } });
-    this.#inner.settingUp();
+    this.#pass((r) => r.settingUp());
   }
 
   progress(progress: TunnelProgress, elapsedMs: number): void {
@@ -127,24 +138,24 @@ export class RunRecorder implements ListenReporter {
       conditions: progress.steps.map((s) => ({ step: s.step, status: s.status, reason: s.reason ?? null, message: s.message ?? null, resource: s.resource ?? null })),
       ...(this.#state.phase === "starting" ? { readiness: { ready: false, reason: pending ? `waiting for ${pending.label}` : "verifying" } } : {}),
     });
-    this.#inner.progress(progress, elapsedMs);
+    this.#pass((r) => r.progress(progress, elapsedMs));
   }
 
   pollFailed(message: string, consecutive: number): void {
-    this.#inner.pollFailed(message, consecutive);
+    this.#pass((r) => r.pollFailed(message, consecutive));
   }
 
   verifying(): void {
     this.#update({ readiness: { ready: false, reason: "verifying the public URL" } });
-    this.#inner.verifying();
+    this.#pass((r) => r.verifying());
   }
 
   probeAttempt(target: ProbeTarget, url: string, elapsedMs: number, status: number | null, error: string | null): void {
-    this.#inner.probeAttempt(target, url, elapsedMs, status, error);
+    this.#pass((r) => r.probeAttempt(target, url, elapsedMs, status, error));
   }
 
   probed(target: ProbeTarget, result: ProbeSummary): void {
-    this.#inner.probed(target, result);
+    this.#pass((r) => r.probed(target, result));
   }
 
   ready(t: TunnelSummary, urls: readonly string[], endpointId: string, elapsedMs: number): void {
@@ -156,29 +167,30 @@ export class RunRecorder implements ListenReporter {
       setupMs: Math.round(performance.now() - this.#started),
       readiness: { ready: true, reason: "verified" },
     });
-    void this.flush();
-    this.#inner.ready(t, urls, endpointId, elapsedMs);
+    const written = this.flush();
+    this.#chain = this.#chain.then(() => written);
+    this.#pass((r) => r.ready(t, urls, endpointId, elapsedMs));
   }
 
   notice(line: string): void {
-    this.#inner.notice(line);
+    this.#pass((r) => r.notice(line));
   }
 
   ended(kind: RuntimeEnd, id: string, message: string): void {
     this.#update({ readiness: { ready: false, reason: kind === "deleted_upstream" ? "tunnel deleted upstream" : "terminal failure" } });
-    this.#inner.ended(kind, id, message);
+    this.#pass((r) => r.ended(kind, id, message));
   }
 
   disabling(): void {
     this.#update({ phase: "stopping", readiness: { ready: false, reason: "stopping" } });
-    this.#inner.disabling();
+    this.#pass((r) => r.disabling());
   }
 
   disabled(id: string): void {
-    this.#inner.disabled(id);
+    this.#pass((r) => r.disabled(id));
   }
 
   close(): void {
-    this.#inner.close();
+    this.#pass((r) => r.close());
   }
 }
