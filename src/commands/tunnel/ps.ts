@@ -47,5 +47,9 @@ export const ps = defineCommand({
         if (e.status === "dead" && e.run?.lastError) process.stderr.write(`${e.name}: last error: ${e.run.lastError.message}\n`);
       }
     }
+    // A corrupt run.json is listed ("unknown") with the others, then reported: exit 65 naming the
+    // file (DESIGN §5), not a silent row nobody can explain.
+    const broken = entries.find((e) => e.runError !== undefined);
+    if (broken?.runError) throw broken.runError;
   },
 });

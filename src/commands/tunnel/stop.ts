@@ -51,6 +51,9 @@ export const stop = defineCommand({
         warn(`${manager.managerName} could not stop ${unit} (${err.message}); stopping its process directly`);
       }
     }
+    // Without a readable run.json there is no PID to signal: "not running" would be a guess, and a
+    // wrong one leaves a daemon serving. Say which file is broken instead (exit 65).
+    if (entry?.runError && via === "signal") throw entry.runError;
     let outcome: StopOutcome;
     const run = entry?.run;
     if (!run) outcome = "not-running";
