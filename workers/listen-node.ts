@@ -112,7 +112,7 @@ async function start(msg: Start): Promise<void> {
   const info = endpointInfo(endpoint);
   lastAddress = JSON.stringify(addrInfo(endpoint.addr()));
   port.post({ type: "started", id: msg.id, boundPort: boundPort(endpoint), ...info });
-  port.log("info", "endpoint bound", { endpointId: info.endpointId, boundPort: boundPort(endpoint) });
+  port.log("debug", "endpoint bound", { endpointId: info.endpointId, boundPort: boundPort(endpoint) });
   track(acceptLoop(endpoint));
   pollTimer = setInterval(() => pollAddress(), ENDPOINT_POLL_MS);
 }

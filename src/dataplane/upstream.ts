@@ -98,9 +98,30 @@ export async function serveProxyStream(stream: ByteStream, ctx: UpstreamContext)
     return;
   }
   ctx.counters.accepted(request.authority);
+  const started = performance.now();
+  let toOrigin = 0;
+  let fromOrigin = 0;
+  const counted: UpstreamContext = {
+    ...ctx,
+    counters: new Proxy(ctx.counters, {
+      get(target, prop, receiver) {
+        if (prop === "toOrigin") return (key: string, n: number) => ((toOrigin += n), target.toOrigin(key, n));
+        if (prop === "fromOrigin") return (key: string, n: number) => ((fromOrigin += n), target.fromOrigin(key, n));
+        return Reflect.get(target, prop, receiver);
+      },
+    }),
+  };
   try {
-    await forward(stream, result.head, request, originHost(entry), ctx);
+    await forward(stream, result.head, request, originHost(entry), counted);
     ctx.counters.completed(request.authority);
+    // One line per proxied stream (a CONNECT tunnel carries a whole client connection): what
+    // `tunnel logs --follow` shows as traffic arrives.
+    ctx.log("info", request.kind === "tunnel" ? "connection served" : `${result.head.method} served`, {
+      target: request.authority,
+      ms: Math.round(performance.now() - started),
+      bytesToOrigin: toOrigin,
+      bytesFromOrigin: fromOrigin,
+    });
   } catch (err) {
     ctx.counters.failed(request.authority);
     ctx.log("debug", "request failed", { target: request.authority, error: firstLine(err) });

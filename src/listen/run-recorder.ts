@@ -41,6 +41,7 @@ export class RunRecorder implements ListenReporter {
    * `ps` reads never disagree.
    */
   #chain: Promise<void> = Promise.resolve();
+  #fold: (() => Promise<void>) | undefined;
 
   constructor(path: string, inner: ListenReporter, init: { name: string | null; project: string; health: string | null }) {
     this.#path = path;
@@ -71,6 +72,7 @@ export class RunRecorder implements ListenReporter {
         // A figure that cannot be read this tick (a worker restarting) is read on the next one.
       }
     };
+    this.#fold = fold;
     void fold();
     this.#tick = setInterval(fold, RUN_STATE_TICK_MS);
     this.#tick.unref?.();
@@ -167,7 +169,8 @@ export class RunRecorder implements ListenReporter {
       setupMs: Math.round(performance.now() - this.#started),
       readiness: { ready: true, reason: "verified" },
     });
-    const written = this.flush();
+    // Fold the live figures in first (endpoint, port, workers), so the file that says "ready" is whole.
+    const written = (this.#fold ? this.#fold() : Promise.resolve()).then(() => this.flush());
     this.#chain = this.#chain.then(() => written);
     this.#pass((r) => r.ready(t, urls, endpointId, elapsedMs));
   }

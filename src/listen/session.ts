@@ -98,10 +98,8 @@ export class ListenSession {
   readonly #d: ListenDeps;
   readonly #req: ListenRequest;
   readonly #workerLog = log.withTag("worker");
-  /** Workers' own info lines (bound, started) are detail: shown with --verbose / CONSOLA_LEVEL=4. */
   readonly #fromWorker = (level: "debug" | "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>): void => {
-    const text = fields ? `${msg} ${JSON.stringify(fields)}` : msg;
-    this.#workerLog[level === "info" ? "debug" : level](text);
+    this.#workerLog[level](fields ? `${msg} ${JSON.stringify(fields)}` : msg);
   };
   #lock: SlotLock | undefined;
   #dataPlane: DataPlane | undefined;

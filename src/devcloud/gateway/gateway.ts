@@ -19,6 +19,8 @@ import { firstLine } from "../../dataplane/upstream.ts";
  * after 30 s and cannot be cancelled (iroh-js defect 5); the gateway answers 504 sooner.
  */
 export const DEVICE_DIAL_TIMEOUT_MS = 10_000;
+/** How long a CONNECT on a pooled connection may wait for its answer before the connection counts as stale. */
+export const STALE_CONNECTION_MS = 3_000;
 
 export type GatewayResult =
   | {
@@ -141,12 +143,37 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
     return new IrohByteStream(bi.send, bi.recv);
   }
 
+  /**
+   * A pooled connection can be stale without knowing it: the device was killed and came back with
+   * the same key and port, and the old QUIC connection only notices after iroh's 30 s idle timeout.
+   * So a CONNECT on a pooled connection gets `STALE_CONNECTION_MS` for its response head; past
+   * that the connection is dropped and the request goes once more over a fresh dial (the device
+   * answers a CONNECT as soon as its origin accepts, so a healthy path is far faster than this).
+   */
   async function exchange(
     endpointId: string,
     addresses: readonly string[],
     homeRelay: string | null,
     send: (stream: ByteStream) => Promise<void>,
+    staleAfterMs?: number,
   ): Promise<GatewayResult> {
+    const pooled = pool.has(endpointId);
+    const first = await attempt(endpointId, addresses, homeRelay, send, pooled ? staleAfterMs : undefined);
+    if (first !== "stale") return first;
+    const stale = pool.get(endpointId);
+    pool.delete(endpointId);
+    void stale?.then((conn) => conn.close(0n, []), () => undefined).catch(() => undefined);
+    const second = await attempt(endpointId, addresses, homeRelay, send, undefined);
+    return second === "stale" ? { kind: "error", status: 504, message: `device ${endpointId} did not answer` } : second;
+  }
+
+  async function attempt(
+    endpointId: string,
+    addresses: readonly string[],
+    homeRelay: string | null,
+    send: (stream: ByteStream) => Promise<void>,
+    timeoutMs: number | undefined,
+  ): Promise<GatewayResult | "stale"> {
     let stream: ByteStream;
     try {
       stream = await openStream(endpointId, addresses, homeRelay);
@@ -155,8 +182,17 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
       return { kind: "error", status: 502, message: firstLine(err) };
     }
     try {
-      await send(stream);
-      const result = await readHead(stream, parseResponseHead, REQUEST_HEAD_LIMITS);
+      const answer = (async () => {
+        await send(stream);
+        return readHead(stream, parseResponseHead, REQUEST_HEAD_LIMITS);
+      })();
+      const result =
+        timeoutMs === undefined ? await answer : await Promise.race([answer, Bun.sleep(timeoutMs).then(() => "stale" as const)]);
+      if (result === "stale") {
+        answer.catch(() => undefined);
+        await stream.abort();
+        return "stale";
+      }
       if (result.kind === "complete") {
         return { kind: "response", status: result.head.status, head: result.head, headBytes: result.raw, stream };
       }
@@ -172,8 +208,12 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   return {
     endpointId: endpoint.id().toString(),
     dialConnect(endpointId, addresses, homeRelay, target) {
-      return exchange(endpointId, addresses, homeRelay, (stream) =>
-        stream.write(asciiBytes(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`)),
+      return exchange(
+        endpointId,
+        addresses,
+        homeRelay,
+        (stream) => stream.write(asciiBytes(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`)),
+        STALE_CONNECTION_MS,
       );
     },
     dialAbsolute(endpointId, addresses, homeRelay, request) {
