@@ -114,9 +114,9 @@ export async function serveProxyStream(stream: ByteStream, ctx: UpstreamContext)
   try {
     await forward(stream, result.head, request, originHost(entry), counted);
     ctx.counters.completed(request.authority);
-    // One line per proxied stream (a CONNECT tunnel carries a whole client connection): what
-    // `tunnel logs --follow` shows as traffic arrives.
-    ctx.log("info", request.kind === "tunnel" ? "connection served" : `${result.head.method} served`, {
+    // One line per proxied stream (a CONNECT tunnel carries a whole client connection), at debug:
+    // `CONSOLA_LEVEL=4` (or `--verbose`) shows traffic as it arrives, in the terminal or the log.
+    ctx.log("debug", request.kind === "tunnel" ? "connection served" : `${result.head.method} served`, {
       target: request.authority,
       ms: Math.round(performance.now() - started),
       bytesToOrigin: toOrigin,

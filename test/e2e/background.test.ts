@@ -51,7 +51,8 @@ afterAll(async () => {
 describe("listen --detach", () => {
   // The whole daily loop: detach → URL → curl → ps → logs --follow sees the request → stop.
   test("detach, serve, ps, logs --follow, stop", async () => {
-    const up = await cli(["tunnel", "listen", "--detach", "--name", "bg-app", "--endpoint", `127.0.0.1:${origin.port}`]);
+    // Debug level (CONSOLA_LEVEL=4) logs one line per served connection: what --follow shows.
+    const up = await cli(["tunnel", "listen", "--detach", "--name", "bg-app", "--endpoint", `127.0.0.1:${origin.port}`], { CONSOLA_LEVEL: "4" });
     expect(up.code).toBe(0);
     const url = up.stdout.trim().split("\n")[0] as string;
     expect(url).toMatch(/^http:\/\/[a-z0-9-]+\.datumproxy\.localhost:\d+$/);
