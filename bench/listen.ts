@@ -1,6 +1,6 @@
 /**
- * `tunnel listen` end to end against the local Datum, not a test (issue 3's closing note):
- *   npm run bench [-- --runs 10 --requests 500 --mib 64]
+ * `tunnel listen` end to end against the local Datum, not a test (issue 3's closing note; `npm run
+ * bench` now runs bench/peers.ts, which measures this and more, next to its peers):
  *   sh scripts/netns.sh ./node_modules/.bin/bun bench/listen.ts [--runs N] [--requests N] [--mib N]
  *
  * Real processes over real sockets: `dev cloud` (control plane, controllers with zero delay, edge
@@ -101,7 +101,7 @@ try {
   process.exit(2);
 }
 if (parsed.values.help) {
-  process.stdout.write("usage: bun bench/listen.ts [--runs N (10)] [--requests N (500)] [--mib N (64)]\n(run it inside scripts/netns.sh, as `npm run bench` does)\n");
+  process.stdout.write("usage: bun bench/listen.ts [--runs N (10)] [--requests N (500)] [--mib N (64)]\n(run it inside scripts/netns.sh)\n");
   process.exit(0);
 }
 const RUNS = positiveInt("runs", parsed.values.runs, 10);
@@ -497,10 +497,7 @@ async function bench(): Promise<void> {
   const table = ["| measure | through the tunnel | direct to the origin |", "|---|---:|---:|", ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
 
   const args = process.argv.slice(2);
-  const command =
-    process.env.npm_lifecycle_event === "bench"
-      ? `npm run bench${args.length > 0 ? ` -- ${args.join(" ")}` : ""}`
-      : `sh scripts/netns.sh bun bench/listen.ts${args.length > 0 ? ` ${args.join(" ")}` : ""}`;
+  const command = `sh scripts/netns.sh bun bench/listen.ts${args.length > 0 ? ` ${args.join(" ")}` : ""}`;
   const machine = { nproc, cpuModel: model, kernel: release(), memGiB: Math.round((totalmem() / 1024 ** 3) * 10) / 10, bun: `${Bun.version} (${Bun.revision.slice(0, 9)})` };
   const result = {
     bench: "bench/listen.ts",

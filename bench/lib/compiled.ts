@@ -1,0 +1,114 @@
+/**
+ * The compiled agent: build this machine's executable with scripts/build.ts (into a temp dir, so
+ * `dist/` is left alone), and time cold starts (spawn → exit) of a few commands from source and
+ * compiled, next to the floors under them (`/bin/true`, Bun starting an empty script).
+ */
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { BenchError, runTimed } from "./procs.ts";
+import { REPO_ROOT, type Exe } from "./datum.ts";
+import { round, summarize, type Summary } from "./stats.ts";
+
+export interface Build {
+  executable: string;
+  executableMiB: number;
+  archive: string | null;
+  archiveMiB: number | null;
+  buildS: number;
+  command: string;
+}
+
+export async function buildHost(outDir: string, archives: boolean, env: Record<string, string>): Promise<Build> {
+  const argv = [process.execPath, join(REPO_ROOT, "scripts", "build.ts"), "--targets", "host", "--out", outDir, "--quiet", ...(archives ? [] : ["--no-archives"])];
+  const r = await runTimed(argv, { cwd: REPO_ROOT, env, timeoutMs: 300_000 });
+  if (r.code !== 0) throw new BenchError(`scripts/build.ts exited ${r.code}:\n${r.stderr}${r.stdout}`);
+  const manifest = JSON.parse(readFileSync(join(outDir, "build-manifest.json"), "utf8")) as {
+    targets: { executable: string; executableSize: number; archive: string | null; archiveSize: number | null }[];
+  };
+  const t = manifest.targets[0];
+  if (!t) throw new BenchError("scripts/build.ts built no target");
+  const mib = (n: number): number => round(n / 1024 / 1024, 1);
+  return {
+    executable: join(outDir, t.executable),
+    executableMiB: mib(t.executableSize),
+    archive: t.archive,
+    archiveMiB: t.archiveSize === null ? null : mib(t.archiveSize),
+    buildS: round(r.ms / 1000, 1),
+    command: `bun scripts/build.ts --targets host --out <tmp> --quiet${archives ? "" : " --no-archives"}`,
+  };
+}
+
+/** Sizes of every target in `dist/` (from its build-manifest.json), when someone built it. */
+export function distSizes(): { builtAt: string; commit: string; targets: { id: string; executableMiB: number; archive: string | null; archiveMiB: number | null }[] } | null {
+  const path = join(REPO_ROOT, "dist", "build-manifest.json");
+  if (!existsSync(path)) return null;
+  try {
+    const m = JSON.parse(readFileSync(path, "utf8")) as {
+      builtAt: string;
+      commit: string;
+      targets: { id: string; executable: string; executableSize: number; archive: string | null; archiveSize: number | null }[];
+    };
+    const mib = (n: number): number => round(n / 1024 / 1024, 1);
+    return {
+      builtAt: m.builtAt,
+      commit: m.commit,
+      targets: m.targets
+        .filter((t) => existsSync(join(REPO_ROOT, "dist", t.executable)) && statSync(join(REPO_ROOT, "dist", t.executable)).size === t.executableSize)
+        .map((t) => ({ id: t.id, executableMiB: mib(t.executableSize), archive: t.archive, archiveMiB: t.archiveSize === null ? null : mib(t.archiveSize) })),
+    };
+  } catch {
+    return null;
+  }
+}
+
+export interface ColdStart {
+  argv: string;
+  runs: number[];
+  ms: Summary;
+}
+
+/** `runs` spawns of `argv` after one warm-up (page cache), each must exit 0; ms spawn → exit. */
+export async function coldStart(argv: readonly string[], runs: number, env: Record<string, string>, label?: string): Promise<ColdStart> {
+  const times: number[] = [];
+  for (let i = 0; i <= runs; i++) {
+    const r = await runTimed([...argv], { env, cwd: REPO_ROOT, timeoutMs: 30_000 });
+    if (r.code !== 0) throw new BenchError(`${argv.join(" ")} exited ${r.code}: ${r.stderr.slice(0, 500)}`);
+    if (i > 0) times.push(round(r.ms, 1));
+  }
+  return { argv: label ?? argv.join(" "), runs: times, ms: summarize(times) };
+}
+
+export function exeLabel(exe: Exe): string {
+  return exe.length > 1 ? "bun src/cli.ts" : "datumctl-connect (compiled)";
+}
+
+/**
+ * An experiment, not what ships: the same compile with `bytecode: true` (ESM), so Bun skips
+ * parsing the bundle at start. Built by a child process (`bun bench/lib/compiled.ts --bytecode
+ * <outfile>`) with scripts/build.ts's own defines; only for timing cold starts (the iroh native
+ * module of this machine is embedded by Bun itself, as for any host compile).
+ */
+export async function buildBytecodeVariant(outfile: string, env: Record<string, string>): Promise<{ executable: string; executableMiB: number; buildS: number }> {
+  const r = await runTimed([process.execPath, import.meta.path, "--bytecode", outfile], { cwd: REPO_ROOT, env, timeoutMs: 300_000 });
+  if (r.code !== 0 || !existsSync(outfile)) throw new BenchError(`bytecode build exited ${r.code}: ${r.stderr.slice(0, 800)}`);
+  return { executable: outfile, executableMiB: round(statSync(outfile).size / 1024 / 1024, 1), buildS: round(r.ms / 1000, 1) };
+}
+
+if (import.meta.main && process.argv[2] === "--bytecode") {
+  const { buildDefines, workerNames } = await import("../../scripts/build.ts");
+  const workers = workerNames();
+  const version = (JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string }).version;
+  const result = await Bun.build({
+    entrypoints: [join(REPO_ROOT, "src", "cli.ts"), ...workers.map((w) => join(REPO_ROOT, "workers", `${w}.ts`))],
+    root: REPO_ROOT,
+    define: buildDefines(version, "bench-bytecode", workers),
+    format: "esm",
+    bytecode: true,
+    compile: { outfile: process.argv[3] as string, autoloadDotenv: false, autoloadBunfig: false, autoloadTsconfig: false, autoloadPackageJson: false },
+  });
+  if (!result.success) {
+    process.stderr.write(`${result.logs.map(String).join("\n")}\n`);
+    process.exit(1);
+  }
+  process.exit(0);
+}
