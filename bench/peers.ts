@@ -675,7 +675,7 @@ async function bench(): Promise<Record<string, unknown>> {
         : null,
       named: { kind: fpKind, steps, perAdditionalMiB: perAdditional, rssAt20: rss20, totalAt20MiB: round(rss20.reduce((a, b) => a + b, 0), 1), stopMs: stopTimes.map((x) => round(x, 1)) },
       rssFloors,
-      build: built ?? { skipped: buildError ?? "--no-build" },
+      build: built ? { ...built, executable: `<tmp>/${relative(root, built.executable)}` } : { skipped: buildError ?? "--no-build" },
       dist: distSizes(),
     },
     breakdown,

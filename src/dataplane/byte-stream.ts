@@ -70,8 +70,9 @@ export const IROH_READ_MIN = 16 * 1024;
  *
  * Reads ask iroh for `IROH_READ_MIN` bytes, growing toward the caller's `max` while full reads
  * keep coming. Writes are chained so at most one `writeAll` is in flight per stream whatever the
- * caller does (defect 3: overlapping calls on one half contend for its lock). Large writes are split into
- * `IROH_CHUNK` pieces: a `number[]` costs 8 bytes per byte, so a 10 MiB array would be 80 MiB.
+ * caller does (defect 3: overlapping calls on one half contend for its lock). Large writes are
+ * split into `IROH_CHUNK` pieces: a `number[]` costs 8 bytes per byte, so a 10 MiB array would be
+ * 80 MiB.
  * `stopped()`/`receivedReset()` are never called: they hold the stream's lock (defect 3).
  */
 export class IrohByteStream implements ByteStream {

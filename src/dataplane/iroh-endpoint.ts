@@ -17,9 +17,9 @@ export const ALPN = Array.from(asciiBytes(ALPN_TEXT));
  *
  * iroh (noq) hands the credit of closed streams back in batches of about an eighth of this
  * window (measured: 1024 → steps of 129), so up to 1/8 of it can be tied up by streams that
- * already closed: 1024 left only ~900 usable, and a burst of 1,000 new streams after earlier
- * traffic stalled its last ~50 (bench/peers.ts, "held"). 4096 keeps ≥ 3,500 usable; the stream
- * state behind it is allocated lazily (RSS unchanged within 1 MiB, measured).
+ * already closed: with 1024, 1,000 new streams after 100 closed ones stalled 76 of them until
+ * their clients gave up (bench/streams-burst.ts). 4096 keeps ≥ 3,500 usable; the stream state
+ * behind it is allocated lazily (RSS unchanged within 1 MiB, measured).
  */
 export const MAX_STREAMS_PER_CONNECTION = 4096n;
 
