@@ -6,7 +6,7 @@
  *   bun scripts/build.ts [--targets all|host|<id>[,<id>…]] [--out dist] [--base-url https://…]
  *                        [--no-archives] [--quiet]
  *
- * For each target, one `Bun.build` with `compile`: the CLI and every `workers/*.ts` as entrypoints
+ * For each target, one `Bun.build` with `compile`, `bytecode` and `splitting`: the CLI and every `workers/*.ts` as entrypoints
  * (a worker must be an entrypoint to exist inside the executable), `define` for the version, the
  * commit and the workers' paths, `autoloadDotenv`/`autoloadBunfig` off (a user's `.env` or
  * `bunfig.toml` must never change the agent), and `@number0/iroh` resolved to the target's native
@@ -208,6 +208,13 @@ export async function build(options: BuildOptions): Promise<BuildManifest> {
       root: REPO_ROOT,
       define,
       plugins: [irohPlugin(iroh)],
+      // Cold start (BENCHMARKS.md): bytecode skips parsing at start, and splitting keeps each
+      // command's code in its own chunk, so \`version\` loads only what it runs. Bytecode needs
+      // "esm" to be explicit here (the default for compile is CJS, which rejects top-level await).
+      bytecode: true,
+      format: "esm",
+      splitting: true,
+      throw: false,
       compile: {
         target: target.bun,
         outfile: executable,

@@ -4,11 +4,12 @@
  * (datumctl-contract §1.7); everything else goes through `main`.
  */
 import { manifestText } from "./manifest.ts";
+import { writeStdout } from "./stdout.ts";
 
 const argv = process.argv.slice(2);
 const end = argv.indexOf("--");
 if ((end === -1 ? argv : argv.slice(0, end)).includes("--plugin-manifest")) {
-  process.stdout.write(manifestText());
+  writeStdout(manifestText());
   process.exit(0);
 }
 

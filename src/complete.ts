@@ -6,6 +6,7 @@
 import type { CommandMeta } from "citty";
 import { flagTable, resolveCommand, resolveValue, subCommandsOf } from "./commands/resolve.ts";
 import { root } from "./commands/root.ts";
+import { writeStdout } from "./stdout.ts";
 
 /** Cobra ShellCompDirective bits. */
 export const Directive = { error: 1, noSpace: 2, noFileComp: 4, filterExt: 8, filterDirs: 16, keepOrder: 32 } as const;
@@ -71,10 +72,10 @@ export function formatCompletion(completion: Completion, withDescriptions: boole
 
 export async function complete(words: readonly string[], withDescriptions: boolean): Promise<number> {
   try {
-    process.stdout.write(formatCompletion(await completionsFor(words), withDescriptions));
+    writeStdout(formatCompletion(await completionsFor(words), withDescriptions));
   } catch (err) {
     process.stderr.write(`completion failed: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.stdout.write(`:${Directive.error}\n`);
+    writeStdout(`:${Directive.error}\n`);
   }
   return 0;
 }

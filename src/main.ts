@@ -9,6 +9,7 @@ import { describeFailure, ERROR_FORMATS, stripAnsi, type ErrorFormat } from "./f
 import { resolveCommand, unknownFlags, type ResolvedCommand } from "./commands/resolve.ts";
 import { root } from "./commands/root.ts";
 import { UsageError } from "./errors.ts";
+import { writeStdout } from "./stdout.ts";
 import { VERSION } from "./version.ts";
 
 /** Pull `--error-format X` / `--error-format=X` (also `--error_format`) out of argv: it applies to every command. */
@@ -63,13 +64,13 @@ export async function main(argv: readonly string[]): Promise<number> {
   let resolved: ResolvedCommand | undefined;
   try {
     if (rest.length === 1 && (rest[0] === "--version" || rest[0] === "-v")) {
-      process.stdout.write(`${VERSION}\n`);
+      writeStdout(`${VERSION}\n`);
       return 0;
     }
     resolved = await resolveCommand(root, rest);
     if (resolved.help || resolved.missingSubcommand) {
       // A command group without a subcommand prints its help and succeeds, as Cobra does.
-      process.stdout.write(await usageOf(resolved, process.stdout.isTTY === true));
+      writeStdout(await usageOf(resolved, process.stdout.isTTY === true));
       return 0;
     }
     if (resolved.unknown !== undefined) {

@@ -2,6 +2,7 @@
  * The only writer of stdout (STYLE practice 4): tables, `-o json|yaml`, and result lines.
  * Everything else (progress, warnings, logs) goes to stderr through `src/log.ts`.
  */
+import { writeStdout } from "./stdout.ts";
 
 export const OUTPUT_FORMATS = ["table", "json", "yaml"] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -54,20 +55,7 @@ export function render<T>(format: OutputFormat, rows: readonly T[], columns: rea
   }
 }
 
-let lastWrite: Promise<void> = Promise.resolve();
-
-/** Write one block of data to stdout, newline-terminated. */
+/** Write one block of data to stdout, newline-terminated; it has left the process on return. */
 export function emit(text: string): void {
-  lastWrite = new Promise((resolve) => {
-    process.stdout.write(text.endsWith("\n") ? text : `${text}\n`, () => resolve());
-  });
-}
-
-/**
- * Resolves once everything `emit` wrote has left the process. A pipe reader that is slower than we
- * are (`list -o json | jq`) would otherwise lose the tail when the process exits: Bun reports no
- * pending bytes while a large write is still queued, so only the write callbacks can be trusted.
- */
-export function stdoutFlushed(): Promise<void> {
-  return lastWrite;
+  writeStdout(text.endsWith("\n") ? text : `${text}\n`);
 }

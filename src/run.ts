@@ -1,10 +1,9 @@
 /**
- * Process-level wiring around `main`: the completion protocol, one handler for stray rejections,
- * and a flush of stdout before the exit code is returned (so `| head` and pipes get everything).
+ * Process-level wiring around `main`: the completion protocol and one handler for stray rejections.
+ * stdout needs no flush before exit: every write to it is synchronous (src/stdout.ts).
  */
 import { complete } from "./complete.ts";
 import { main } from "./main.ts";
-import { stdoutFlushed } from "./output.ts";
 
 export async function run(argv: readonly string[]): Promise<number> {
   process.on("unhandledRejection", (reason) => {
@@ -15,7 +14,5 @@ export async function run(argv: readonly string[]): Promise<number> {
   if (argv[0] === "__complete" || argv[0] === "__completeNoDesc") {
     return complete(argv.slice(1), argv[0] === "__complete");
   }
-  const code = await main(argv);
-  await stdoutFlushed();
-  return code;
+  return main(argv);
 }

@@ -8,6 +8,7 @@
 import type { ProbeSummary, ProbeTarget } from "../../workers/messages.ts";
 import type { TunnelProgress } from "../tunnel/progress.ts";
 import type { TunnelSummary } from "../tunnel/service.ts";
+import { writeStdout } from "../stdout.ts";
 import {
   originUnverifiedLine,
   originVerifiedLine,
@@ -43,7 +44,7 @@ export interface ListenReporter {
 type Write = (line: string) => void;
 
 const stderrLine: Write = (line) => process.stderr.write(`${line}\n`);
-const stdoutLine: Write = (line) => process.stdout.write(`${line}\n`);
+const stdoutLine: Write = (line) => writeStdout(`${line}\n`);
 
 /** Show a waiting line for a pending step every this often, once it has waited this long. */
 const WAITING_EVERY_MS = 10_000;
