@@ -40,6 +40,17 @@ export function stateRoot(scope: Scope = "user", sources: PathEnv = {}): string 
 }
 
 /**
+ * Where a compiled executable caches its native modules (src/dataplane/native-module.ts):
+ * `$DATUM_CONNECT_NATIVE_DIR`, else `<user state root>/native`. Workers get the main thread's
+ * answer in their environment, so every thread loads the same file.
+ */
+export function nativeCacheDir(env: Readonly<Record<string, string | undefined>> = process.env): string {
+  const override = env.DATUM_CONNECT_NATIVE_DIR?.trim();
+  if (override) return override;
+  return (process.platform === "win32" ? win32 : posix).join(stateRoot("user", { env }), "native");
+}
+
+/**
  * Project ids and tunnel names become directory names, so only names that cannot climb out of the
  * root (`..`, `/`) or collide by case on case-insensitive disks are accepted:
  * - a tunnel name is `^[a-z0-9][a-z0-9-]{0,62}$` (issue 4's rule);

@@ -9,6 +9,7 @@
  * before `ready`, or speaks another protocol, is not respawned again: that is reported as fatal.
  */
 import { log as rootLog } from "../log.ts";
+import { nativeCacheDir } from "../state/paths.ts";
 import * as v from "valibot";
 import { Fatal, Log, PROTOCOL, Ready, RequestFailed, Stopped, type LogFields, type LogLevel } from "../../workers/messages.ts";
 import { DEFAULT_BUDGETS, type SupervisorBudgets } from "./budgets.ts";
@@ -35,8 +36,9 @@ export function workerUrl(name: string): string {
 
 /**
  * The environment a worker starts with: only what the runtime itself may need (a compiled
- * executable extracts the iroh native module under TMPDIR). No tokens, no DATUM_* variables:
- * those travel as messages when a worker needs them (DESIGN §3).
+ * executable loads the iroh native module from DATUM_CONNECT_NATIVE_DIR, or extracts it under
+ * TMPDIR). No tokens, no other DATUM_* variables: those travel as messages when a worker needs
+ * them (DESIGN §3).
  */
 export function minimalWorkerEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
@@ -44,7 +46,7 @@ export function minimalWorkerEnv(extra: Record<string, string> = {}): Record<str
     const value = process.env[key];
     if (value !== undefined) env[key] = value;
   }
-  return { ...env, ...extra };
+  return { ...env, DATUM_CONNECT_NATIVE_DIR: nativeCacheDir(), ...extra };
 }
 
 export type WorkerState = "starting" | "ready" | "running" | "dead";

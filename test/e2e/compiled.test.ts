@@ -208,64 +208,83 @@ describe("through dev cloud started from the executable", () => {
       expect(r.stderr).toBe("No tunnels found in project local-project.\n");
     });
 
-    test.skipIf(!DATA_PLANE)(
-      "listen → curl through the edge → SIGINT → exit 0; workers and iroh come from the executable",
-      async () => {
-        const origin: Server<undefined> = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("hello from the compiled tunnel") });
-        const listenTmp = mkdtempSync(join(work, "listen-tmp-"));
-        const started = performance.now();
-        const child = Bun.spawn([exe, "tunnel", "listen", "--endpoint", `127.0.0.1:${origin.port}`], {
-          cwd: empty,
-          env: baseEnv({ ...cloud.env, TMPDIR: listenTmp }),
-          stdin: "ignore",
-          stdout: "pipe",
-          stderr: "pipe",
-        });
-        let out = "";
-        let err = "";
-        const collect = async (stream: ReadableStream<Uint8Array>, add: (s: string) => void) => {
-          for await (const chunk of stream) add(new TextDecoder().decode(chunk));
-        };
-        const streams = Promise.all([collect(child.stdout, (s) => (out += s)), collect(child.stderr, (s) => (err += s))]);
-        try {
-          let url: string | undefined;
-          const deadline = performance.now() + 30_000;
-          while (!url) {
-            url = /^Tunnel ready after \d+ sec: (\S+)$/m.exec(out)?.[1];
-            if (child.exitCode !== null) throw new Error(`listen exited ${child.exitCode}:\n${out}\n${err}`);
-            if (performance.now() > deadline) throw new Error(`listen not ready in 30 s:\n${out}\n${err}`);
-            await Bun.sleep(25);
-          }
-          const readyMs = performance.now() - started;
-
-          let body: string;
-          if (Bun.which("curl")) {
-            const curl = await run(["curl", "-sS", "--max-time", "10", url], baseEnv());
-            expect(curl.stderr).toBe("");
-            expect(curl.code).toBe(0);
-            body = curl.stdout;
-          } else {
-            body = await (await fetch(url, { keepalive: false })).text();
-          }
-          expect(body).toBe("hello from the compiled tunnel");
-
-          // iroh's native module was extracted from the executable into this run's TMPDIR.
-          const extracted = readdirSync(listenTmp).filter((f) => f.endsWith(".node"));
-          expect(extracted.length).toBeGreaterThan(0);
-          expect(statSync(join(listenTmp, extracted[0] as string)).size).toBeGreaterThan(1_000_000);
-
-          child.kill("SIGINT");
-          const code = await child.exited;
-          await streams;
-          expect(code).toBe(0);
-          expect(err).toContain("Tunnel disabled.");
-          console.log(`compiled: listen ready in ${(readyMs / 1000).toFixed(1)} s`);
-        } finally {
-          if (child.exitCode === null) child.kill("SIGKILL");
-          origin.stop(true);
+    /** One `tunnel listen` from the executable: ready, a request through the edge, SIGINT → exit 0. */
+    async function listenOnce(listenTmp: string): Promise<number> {
+      const origin: Server<undefined> = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("hello from the compiled tunnel") });
+      const started = performance.now();
+      const child = Bun.spawn([exe, "tunnel", "listen", "--endpoint", `127.0.0.1:${origin.port}`], {
+        cwd: empty,
+        env: baseEnv({ ...cloud.env, TMPDIR: listenTmp }),
+        stdin: "ignore",
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      let out = "";
+      let err = "";
+      const collect = async (stream: ReadableStream<Uint8Array>, add: (s: string) => void) => {
+        for await (const chunk of stream) add(new TextDecoder().decode(chunk));
+      };
+      const streams = Promise.all([collect(child.stdout, (s) => (out += s)), collect(child.stderr, (s) => (err += s))]);
+      try {
+        let url: string | undefined;
+        const deadline = performance.now() + 30_000;
+        while (!url) {
+          url = /^Tunnel ready after \d+ sec: (\S+)$/m.exec(out)?.[1];
+          if (child.exitCode !== null) throw new Error(`listen exited ${child.exitCode}:\n${out}\n${err}`);
+          if (performance.now() > deadline) throw new Error(`listen not ready in 30 s:\n${out}\n${err}`);
+          await Bun.sleep(25);
         }
+        const readyMs = performance.now() - started;
+
+        let body: string;
+        if (Bun.which("curl")) {
+          const curl = await run(["curl", "-sS", "--max-time", "10", url], baseEnv());
+          expect(curl.stderr).toBe("");
+          expect(curl.code).toBe(0);
+          body = curl.stdout;
+        } else {
+          body = await (await fetch(url, { keepalive: false })).text();
+        }
+        expect(body).toBe("hello from the compiled tunnel");
+
+        child.kill("SIGINT");
+        const code = await child.exited;
+        await streams;
+        expect(code).toBe(0);
+        expect(err).toContain("Tunnel disabled.");
+        return readyMs;
+      } finally {
+        if (child.exitCode === null) child.kill("SIGKILL");
+        origin.stop(true);
+      }
+    }
+
+    test.skipIf(!DATA_PLANE)(
+      "listen → curl through the edge → SIGINT → exit 0, twice; iroh is cached once under the state root, then reused",
+      async () => {
+        const nativeDir = join(cloud.env.DATUM_CONNECT_DIR as string, "native");
+        const cached = () => readdirSync(nativeDir).filter((f) => f.endsWith(".node"));
+
+        const firstTmp = mkdtempSync(join(work, "listen-tmp-"));
+        const firstMs = await listenOnce(firstTmp);
+        // The embedded module was written to the cache (owner read/exec only), not extracted to TMPDIR.
+        expect(cached()).toHaveLength(1);
+        expect(cached()[0]).toMatch(/^iroh-[0-9a-f]{16}\.node$/);
+        const path = join(nativeDir, cached()[0] as string);
+        const first = statSync(path);
+        expect(first.mode & 0o777).toBe(0o500);
+        expect(first.size).toBeGreaterThan(1_000_000);
+        expect(statSync(nativeDir).mode & 0o777).toBe(0o700);
+        expect(readdirSync(firstTmp).filter((f) => f.endsWith(".node"))).toEqual([]);
+
+        const secondMs = await listenOnce(mkdtempSync(join(work, "listen-tmp-")));
+        const second = statSync(path);
+        expect(second.ino).toBe(first.ino); // loaded from the cache, not written again
+        expect(second.mtimeMs).toBe(first.mtimeMs);
+        expect(cached()).toHaveLength(1);
+        console.log(`compiled: listen ready in ${(firstMs / 1000).toFixed(1)} s, then ${(secondMs / 1000).toFixed(1)} s from the cache`);
       },
-      60_000,
+      90_000,
     );
   });
 
