@@ -93,14 +93,15 @@ describe("handshake, requests, stop", () => {
     await sup.start();
   });
 
-  test("the worker gets a minimal environment: no tokens, no DATUM_*", async () => {
+  test("the worker gets a minimal environment: no tokens, no DATUM_* but the native-module cache path", async () => {
     process.env.DATUM_TEST_SECRET_TOKEN = "do-not-leak";
     try {
       const { sup } = supervise("healthy", { env: { FIXTURE_FLAG: "1" } });
       await sup.start();
       const keys = (await sup.request((id) => ({ type: "echo", id, text: "env" }), "echo")).text.split(",");
       expect(keys).toContain("FIXTURE_FLAG");
-      expect(keys.some((k) => k.startsWith("DATUM_") || k === "HOME" || k === "PATH")).toBe(false);
+      expect(keys).toContain("DATUM_CONNECT_NATIVE_DIR"); // a path, so every thread loads the same cached module
+      expect(keys.some((k) => (k.startsWith("DATUM_") && k !== "DATUM_CONNECT_NATIVE_DIR") || k === "HOME" || k === "PATH")).toBe(false);
       expect(keys.every((k) => Object.hasOwn(minimalWorkerEnv({ FIXTURE_FLAG: "1" }), k))).toBe(true);
     } finally {
       delete process.env.DATUM_TEST_SECRET_TOKEN;
