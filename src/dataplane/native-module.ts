@@ -15,7 +15,7 @@
  * owner, a `noexec` mount), Bun's own extraction loads the module as before.
  */
 import { randomBytes } from "node:crypto";
-import { chmodSync, closeSync, fsyncSync, lstatSync, mkdirSync, openSync, renameSync, rmSync, writeSync, type Stats } from "node:fs";
+import { chmodSync, closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync, type Stats } from "node:fs";
 import { join } from "node:path";
 import { nativeCacheDir } from "../state/paths.ts";
 
@@ -101,7 +101,19 @@ export async function ensureCachedNative(native: EmbeddedNative, dir: string, ui
     rmSync(temp, { force: true });
     throw err;
   }
+  pruneOtherVersions(dir, native.name, path);
   return { path, written: true };
+}
+
+/**
+ * Other versions' copies of the module go when a new one is written (an upgrade), so the cache
+ * holds one. A process still running the old version keeps its mapping; unlinking does not touch it.
+ */
+function pruneOtherVersions(dir: string, name: string, keep: string): void {
+  for (const file of readdirSync(dir)) {
+    const path = join(dir, file);
+    if (path !== keep && file.startsWith(`${name}-`) && file.endsWith(".node")) rmSync(path, { force: true });
+  }
 }
 
 function dlopen(path: string): NativeExports {

@@ -98,6 +98,17 @@ describe("ensureCachedNative on real files", () => {
     expect(statSync(path).mode & 0o777).toBe(0o500);
   });
 
+  test("a new version's module replaces the older one's copy; unrelated files stay", async () => {
+    const dir = join(work, "cache-upgrade");
+    const old = await ensureCachedNative(native, dir);
+    writeFileSync(join(dir, "notes.txt"), "mine\n");
+    const newer = join(work, "fake-newer.node");
+    writeFileSync(newer, "the next release's bytes\n");
+    const next = await ensureCachedNative(embedded(newer), dir);
+    expect(next.path).not.toBe(old.path);
+    expect(readdirSync(dir).sort()).toEqual([next.path.slice(dir.length + 1), "notes.txt"].sort());
+  });
+
   test("embedded bytes that do not match the build's hash are not cached", async () => {
     const dir = join(work, "cache-bad-hash");
     const wrong = { ...native, sha256: "0".repeat(64) };
