@@ -19,7 +19,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import { chartsFromResult, gnuplotAvailable } from "./lib/chart.ts";
-import { buildBytecodeVariant, buildHost, coldStart, distSizes, type Build, type ColdStart } from "./lib/compiled.ts";
+import { buildHost, coldStart, distSizes, type Build, type ColdStart } from "./lib/compiled.ts";
 import { detach, isolatedEnv, REPO_ROOT, SOURCE, startDevCloud, startListen, stopListen, stopNamed, type DevCloud, type Exe, type Listen, type Milestone } from "./lib/datum.ts";
 import type { Target } from "./lib/http-client.ts";
 import { concurrency, finishHeld, latencySeries, openHeld, transfer, type ConcurrencyResult, type HeldConnections, type HeldResult, type LatencyResult, type TransferResult } from "./lib/measure.ts";
@@ -98,7 +98,6 @@ const P = {
   archives: FULL,
   breakdown: values["no-breakdown"] !== true,
   profiles: FULL,
-  bytecodeExperiment: FULL,
 };
 if (!Number.isInteger(P.requests) || P.requests < 1) {
   process.stderr.write(`error: invalid --requests "${String(values.requests)}"\nhint: a whole number ≥ 1\n`);
@@ -503,7 +502,6 @@ async function bench(): Promise<Record<string, unknown>> {
 
   // Cold starts (spawn → exit), `tunnel ps` with the 20 named tunnels present.
   const cold: Record<string, ColdStart> = {};
-  let bytecode: Record<string, unknown> | null = null;
   const coldNoise = await phase("coldStart", async () => {
     log(`  cold starts: version, tunnel ps (${named.size} tunnels), --plugin-manifest; ${P.coldRuns} runs each`);
     const r = await measured("cold starts", async () => {
@@ -522,24 +520,6 @@ async function bench(): Promise<Record<string, unknown>> {
     for (const [k, v] of Object.entries(cold)) log(`    ${k}: median ${v.ms.p50} ms (min ${v.ms.min})`);
     return { chosen: r.noise, attempts: r.attempts };
   });
-  if (P.bytecodeExperiment && COMPILED) {
-    await phase("bytecodeExperiment", async () => {
-      log("  experiment: the same compile with bytecode (not what ships): version, tunnel ps");
-      try {
-        const b = await buildBytecodeVariant(join(root, "bytecode", "datumctl-connect"), baseEnv);
-        bytecode = {
-          ...b,
-          executable: undefined,
-          version: await coldStart([b.executable, "version"], P.coldRuns, env, "compiled with bytecode: version"),
-          ps: await coldStart([b.executable, "tunnel", "ps"], P.coldRuns, env, `compiled with bytecode: tunnel ps (${named.size} tunnels)`),
-        };
-        log(`    version median ${(bytecode.version as ColdStart).ms.p50} ms; tunnel ps ${(bytecode.ps as ColdStart).ms.p50} ms`);
-      } catch (err) {
-        bytecode = { error: err instanceof Error ? err.message.split("\n")[0] : String(err) };
-      }
-    });
-  }
-
   const stopTimes: number[] = [];
   await phase("stopNamed", async () => {
     log(`  stopping ${named.size} named tunnels`);
@@ -653,7 +633,7 @@ async function bench(): Promise<Record<string, unknown>> {
       sigintStopMs: round(sigintMs, 1),
       noise: lifecycleNoise,
     },
-    coldStart: { ...cold, noise: coldNoise, bytecodeExperiment: bytecode },
+    coldStart: { ...cold, noise: coldNoise },
     footprint: {
       listen: {
         idle: idle.listen,

@@ -81,34 +81,3 @@ export async function coldStart(argv: readonly string[], runs: number, env: Reco
 export function exeLabel(exe: Exe): string {
   return exe.length > 1 ? "bun src/cli.ts" : "datumctl-connect (compiled)";
 }
-
-/**
- * An experiment, not what ships: the same compile with `bytecode: true` (ESM), so Bun skips
- * parsing the bundle at start. Built by a child process (`bun bench/lib/compiled.ts --bytecode
- * <outfile>`) with scripts/build.ts's own defines; only for timing cold starts (the iroh native
- * module of this machine is embedded by Bun itself, as for any host compile).
- */
-export async function buildBytecodeVariant(outfile: string, env: Record<string, string>): Promise<{ executable: string; executableMiB: number; buildS: number }> {
-  const r = await runTimed([process.execPath, import.meta.path, "--bytecode", outfile], { cwd: REPO_ROOT, env, timeoutMs: 300_000 });
-  if (r.code !== 0 || !existsSync(outfile)) throw new BenchError(`bytecode build exited ${r.code}: ${r.stderr.slice(0, 800)}`);
-  return { executable: outfile, executableMiB: round(statSync(outfile).size / 1024 / 1024, 1), buildS: round(r.ms / 1000, 1) };
-}
-
-if (import.meta.main && process.argv[2] === "--bytecode") {
-  const { buildDefines, workerNames } = await import("../../scripts/build.ts");
-  const workers = workerNames();
-  const version = (JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string }).version;
-  const result = await Bun.build({
-    entrypoints: [join(REPO_ROOT, "src", "cli.ts"), ...workers.map((w) => join(REPO_ROOT, "workers", `${w}.ts`))],
-    root: REPO_ROOT,
-    define: buildDefines(version, "bench-bytecode", workers),
-    format: "esm",
-    bytecode: true,
-    compile: { outfile: process.argv[3] as string, autoloadDotenv: false, autoloadBunfig: false, autoloadTsconfig: false, autoloadPackageJson: false },
-  });
-  if (!result.success) {
-    process.stderr.write(`${result.logs.map(String).join("\n")}\n`);
-    process.exit(1);
-  }
-  process.exit(0);
-}
