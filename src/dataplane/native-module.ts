@@ -78,6 +78,8 @@ async function embeddedBytes(native: EmbeddedNative): Promise<Uint8Array> {
  * another to see an entry refused). Throws when the directory cannot be used.
  */
 export async function ensureCachedNative(native: EmbeddedNative, dir: string, uid = process.getuid?.() ?? 0): Promise<{ path: string; written: boolean }> {
+  // Windows has no POSIX owner or mode bits to trust an entry by (and no iroh module yet).
+  if (process.platform === "win32") throw new Error("no native-module cache on Windows");
   const path = cachedNativePath(dir, native);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const dirProblem = untrustedDir(lstatSync(dir), uid);
