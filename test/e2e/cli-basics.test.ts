@@ -63,7 +63,7 @@ describe("--plugin-manifest (datumctl-contract §1.7)", () => {
     const dir = mkdtempSync(join(tmpdir(), "datumctl-plugin-verify-"));
     try {
       mkdirSync(join(dir, "src"));
-      for (const f of ["cli.ts", "manifest.ts", "version.ts"]) copyFileSync(join(REPO_ROOT, "src", f), join(dir, "src", f));
+      for (const f of ["cli.ts", "manifest.ts", "stdout.ts", "version.ts"]) copyFileSync(join(REPO_ROOT, "src", f), join(dir, "src", f));
       const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, TMPDIR: tmpdir() };
       const started = performance.now();
       const child = Bun.spawn([BUN, join(dir, "src", "cli.ts"), "--plugin-manifest"], {
