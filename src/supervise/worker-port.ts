@@ -42,8 +42,14 @@ export function openWorkerPort<In extends { type: string }, Out extends { type: 
   handle: (msg: In) => void | Promise<void>,
 ): WorkerPort<Out | Lifecycle> {
   const post = (msg: Out | Lifecycle): void => postMessage(msg);
-  const log = (level: LogLevel, msg: string, fields?: LogFields): void =>
+  // Debug lines cross to the main thread only when its logger shows them (see minimalWorkerEnv):
+  // the data plane logs one per connection, and a message per connection, cloned and validated on
+  // the main thread only to be dropped there, cost CPU on the latency path.
+  const debug = process.env.DATUM_CONNECT_WORKER_DEBUG === "1";
+  const log = (level: LogLevel, msg: string, fields?: LogFields): void => {
+    if (level === "debug" && !debug) return;
     post(fields ? { type: "log", level, msg, fields } : { type: "log", level, msg });
+  };
   let cleanup: (() => Promise<void>) | undefined;
   let dying = false;
   const die = (message: string): void => {

@@ -37,8 +37,8 @@ export function workerUrl(name: string): string {
 /**
  * The environment a worker starts with: only what the runtime itself may need (a compiled
  * executable loads the iroh native module from DATUM_CONNECT_NATIVE_DIR, or extracts it under
- * TMPDIR). No tokens, no other DATUM_* variables: those travel as messages when a worker needs
- * them (DESIGN §3).
+ * TMPDIR), and DATUM_CONNECT_WORKER_DEBUG=1 when debug lines are shown. No tokens, no other
+ * DATUM_* variables: those travel as messages when a worker needs them (DESIGN §3).
  */
 export function minimalWorkerEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
@@ -46,7 +46,9 @@ export function minimalWorkerEnv(extra: Record<string, string> = {}): Record<str
     const value = process.env[key];
     if (value !== undefined) env[key] = value;
   }
-  return { ...env, DATUM_CONNECT_NATIVE_DIR: nativeCacheDir(), ...extra };
+  // consola's debug level is 4: below it the worker keeps its debug lines to itself (worker-port.ts).
+  const debug: Record<string, string> = rootLog.level >= 4 ? { DATUM_CONNECT_WORKER_DEBUG: "1" } : {};
+  return { ...env, DATUM_CONNECT_NATIVE_DIR: nativeCacheDir(), ...debug, ...extra };
 }
 
 export type WorkerState = "starting" | "ready" | "running" | "dead";

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
+import { log as rootLog } from "../../src/log.ts";
 import type { LogFields, LogLevel } from "../../workers/messages.ts";
 import {
   minimalWorkerEnv,
@@ -101,10 +102,34 @@ describe("handshake, requests, stop", () => {
       const keys = (await sup.request((id) => ({ type: "echo", id, text: "env" }), "echo")).text.split(",");
       expect(keys).toContain("FIXTURE_FLAG");
       expect(keys).toContain("DATUM_CONNECT_NATIVE_DIR"); // a path, so every thread loads the same cached module
-      expect(keys.some((k) => (k.startsWith("DATUM_") && k !== "DATUM_CONNECT_NATIVE_DIR") || k === "HOME" || k === "PATH")).toBe(false);
+      const allowed = ["DATUM_CONNECT_NATIVE_DIR", "DATUM_CONNECT_WORKER_DEBUG"]; // a path, a flag: no secrets
+      expect(keys.some((k) => (k.startsWith("DATUM_") && !allowed.includes(k)) || k === "HOME" || k === "PATH")).toBe(false);
       expect(keys.every((k) => Object.hasOwn(minimalWorkerEnv({ FIXTURE_FLAG: "1" }), k))).toBe(true);
     } finally {
       delete process.env.DATUM_TEST_SECRET_TOKEN;
+    }
+  });
+
+  test("debug lines reach the main thread only when its logger shows them", async () => {
+    const level = rootLog.level;
+    try {
+      rootLog.level = 3;
+      expect(minimalWorkerEnv().DATUM_CONNECT_WORKER_DEBUG).toBeUndefined();
+      const quiet = supervise("healthy");
+      await quiet.sup.start();
+      expect((await quiet.sup.request((id) => ({ type: "echo", id, text: "logs" }), "echo")).text).toBe("logged");
+      await until(() => quiet.logs.some((l) => l.msg === "an info line"));
+      expect(quiet.logs.filter((l) => l.msg.endsWith("line")).map((l) => l.level)).toEqual(["info"]);
+
+      rootLog.level = 4;
+      expect(minimalWorkerEnv().DATUM_CONNECT_WORKER_DEBUG).toBe("1");
+      const verbose = supervise("healthy");
+      await verbose.sup.start();
+      await verbose.sup.request((id) => ({ type: "echo", id, text: "logs" }), "echo");
+      await until(() => verbose.logs.some((l) => l.msg === "an info line"));
+      expect(verbose.logs.filter((l) => l.msg.endsWith("line")).map((l) => l.level)).toEqual(["debug", "info"]);
+    } finally {
+      rootLog.level = level;
     }
   });
 
