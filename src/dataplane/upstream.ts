@@ -99,28 +99,17 @@ export async function serveProxyStream(stream: ByteStream, ctx: UpstreamContext)
   }
   ctx.counters.accepted(request.authority);
   const started = performance.now();
-  let toOrigin = 0;
-  let fromOrigin = 0;
-  const counted: UpstreamContext = {
-    ...ctx,
-    counters: new Proxy(ctx.counters, {
-      get(target, prop, receiver) {
-        if (prop === "toOrigin") return (key: string, n: number) => ((toOrigin += n), target.toOrigin(key, n));
-        if (prop === "fromOrigin") return (key: string, n: number) => ((fromOrigin += n), target.fromOrigin(key, n));
-        return Reflect.get(target, prop, receiver);
-      },
-    }),
-  };
+  const tally: ByteTally = { toOrigin: 0, fromOrigin: 0 };
   try {
-    await forward(stream, result.head, request, originHost(entry), counted);
+    await forward(stream, result.head, request, originHost(entry), ctx, tally);
     ctx.counters.completed(request.authority);
     // One line per proxied stream (a CONNECT tunnel carries a whole client connection), at debug:
     // `CONSOLA_LEVEL=4` (or `--verbose`) shows traffic as it arrives, in the terminal or the log.
     ctx.log("debug", request.kind === "tunnel" ? "connection served" : `${result.head.method} served`, {
       target: request.authority,
       ms: Math.round(performance.now() - started),
-      bytesToOrigin: toOrigin,
-      bytesFromOrigin: fromOrigin,
+      bytesToOrigin: tally.toOrigin,
+      bytesFromOrigin: tally.fromOrigin,
     });
   } catch (err) {
     ctx.counters.failed(request.authority);
@@ -129,11 +118,30 @@ export async function serveProxyStream(stream: ByteStream, ctx: UpstreamContext)
   }
 }
 
+/** Bytes one proxied stream carried each way, for its log line. */
+interface ByteTally {
+  toOrigin: number;
+  fromOrigin: number;
+}
+
 /** `dialHost` is the allow-list entry's host: the socket reached is always the one the list names. */
-async function forward(stream: ByteStream, head: RequestHead, request: ProxyRequest, dialHost: string, ctx: UpstreamContext): Promise<void> {
+async function forward(
+  stream: ByteStream,
+  head: RequestHead,
+  request: ProxyRequest,
+  dialHost: string,
+  ctx: UpstreamContext,
+  tally: ByteTally,
+): Promise<void> {
   const hooks: ByteHooks = {
-    toOrigin: (n) => ctx.counters.toOrigin(request.authority, n),
-    fromOrigin: (n) => ctx.counters.fromOrigin(request.authority, n),
+    toOrigin: (n) => {
+      tally.toOrigin += n;
+      ctx.counters.toOrigin(request.authority, n);
+    },
+    fromOrigin: (n) => {
+      tally.fromOrigin += n;
+      ctx.counters.fromOrigin(request.authority, n);
+    },
   };
   let socket: net.Socket;
   try {
