@@ -16,6 +16,7 @@ import { Counters } from "../src/dataplane/counters.ts";
 import { addrInfo, ALPN, bindEndpoint, boundPort, endpointInfo, listenBindAttempts, MAX_STREAMS_PER_CONNECTION } from "../src/dataplane/iroh-endpoint.ts";
 import { firstLine, headerTimeoutFromEnv, serveProxyStream, type UpstreamContext } from "../src/dataplane/upstream.ts";
 import { ENDPOINT_POLL_MS, WORKER_CLOSE_MS, WORKER_SETTLE_MS } from "../src/supervise/budgets.ts";
+import { IdleTrimmer } from "../src/supervise/heap-trim.ts";
 import { openWorkerPort } from "../src/supervise/worker-port.ts";
 import { ToListenNode, type AllowListEntry, type FromListenNode, type SecretKeyBytes } from "./messages.ts";
 
@@ -29,6 +30,8 @@ let shuttingDown = false;
 const counters = new Counters();
 /** Connection and stream tasks still running, so shutdown can let them settle. */
 const inflight = new Set<Promise<unknown>>();
+/** Gives the heap back once every stream has been closed for a while (heap-trim.ts). */
+const idleTrim = new IdleTrimmer();
 const originSockets = new Set<net.Socket>();
 
 const port = openWorkerPort<ToListenNode, FromListenNode>(ToListenNode, async (msg) => {
@@ -155,10 +158,13 @@ async function serveConnection(incoming: Incoming): Promise<void> {
     for (;;) {
       const bi = await conn.acceptBi(); // rejects once the connection is closed
       const stream = new IrohByteStream(bi.send, bi.recv);
+      idleTrim.begin();
       track(
-        serveProxyStream(stream, upstream).catch((err: unknown) => {
-          port.log("debug", "stream ended with an error", { error: firstLine(err) });
-        }),
+        serveProxyStream(stream, upstream)
+          .catch((err: unknown) => {
+            port.log("debug", "stream ended with an error", { error: firstLine(err) });
+          })
+          .finally(() => idleTrim.end()),
       );
     }
   } catch (err) {
@@ -180,6 +186,7 @@ function sleep(ms: number): Promise<void> {
 async function closeEverything(): Promise<void> {
   shuttingDown = true;
   clearInterval(pollTimer);
+  idleTrim.stop();
   if (endpoint) {
     // Bounded: whatever `close` still waits for, the remaining budget goes to settling.
     await Promise.race([endpoint.close(), sleep(WORKER_CLOSE_MS - WORKER_SETTLE_MS)]);

@@ -22,6 +22,7 @@ import { log } from "../log.ts";
 import { readAllowList, type AllowEntry } from "../state/allowlist.ts";
 import { acquireSlotLock, type SlotLock } from "../state/lock.ts";
 import { slotFiles } from "../state/paths.ts";
+import { trimAfterStart } from "../supervise/heap-trim.ts";
 import { WorkerSupervisor } from "../supervise/worker.ts";
 import { normalizeEndpoint, parseTarget } from "../tunnel/endpoint.ts";
 import { formatTerminalFailure, terminalFailure } from "../tunnel/progress.ts";
@@ -260,6 +261,7 @@ export class ListenSession {
     this.#tunnel = { ...this.#tunnel, hostnames: progress.hostnames };
     this.#readiness = { ready: true, reason: "verified" };
     d.reporter.ready(this.#tunnel, urls, d.endpointId, performance.now() - this.#started);
+    trimAfterStart(); // the main thread's heap, past setup and verification (heap-trim.ts)
   }
 
   /** Find by endpoint or create; or use `--id` (which must exist and agree with `--endpoint`). */

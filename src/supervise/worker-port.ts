@@ -10,6 +10,7 @@
 import * as v from "valibot";
 import { PROTOCOL, type LogFields, type LogLevel } from "../../workers/messages.ts";
 import { WORKER_CLOSE_MS } from "./budgets.ts";
+import { trimAfterStart } from "./heap-trim.ts";
 
 /** Exit code of a worker that died of an uncaught error. */
 export const FATAL_EXIT_CODE = 70;
@@ -83,6 +84,9 @@ export function openWorkerPort<In extends { type: string }, Out extends { type: 
     onFatal: (fn) => {
       cleanup = fn;
     },
-    ready: () => post({ type: "ready", protocol: PROTOCOL }),
+    ready: () => {
+      post({ type: "ready", protocol: PROTOCOL });
+      trimAfterStart(); // this thread's heap, past its startup (heap-trim.ts)
+    },
   };
 }
