@@ -19,6 +19,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import { chartsFromResult, gnuplotAvailable } from "./lib/chart.ts";
+import { IDLE_TRIM_MS } from "../src/supervise/heap-trim.ts";
 import { buildHost, coldStart, distSizes, type Build, type ColdStart } from "./lib/compiled.ts";
 import { detach, isolatedEnv, REPO_ROOT, SOURCE, startDevCloud, startListen, stopListen, stopNamed, type DevCloud, type Exe, type Listen, type Milestone } from "./lib/datum.ts";
 import type { Target } from "./lib/http-client.ts";
@@ -109,8 +110,8 @@ const NOISE_LIMIT = 0.15;
 const SLOWDOWN_LIMIT = 1.3;
 /** Seconds the repeats of noisy measurements may add in all (keeps quick mode under 3 min on a busy machine). */
 const RETRY_BUDGET_S = FULL ? 600 : 20;
-/** How long a process is left alone before its idle RSS is read. */
-const SETTLE_MS = FULL ? 2_000 : 1_000;
+/** How long a process is left alone before its idle RSS is read: past its post-start heap trims (1 s). */
+const SETTLE_MS = FULL ? 3_000 : 2_000;
 let retrySpentS = 0;
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
@@ -433,6 +434,12 @@ async function bench(): Promise<Record<string, unknown>> {
   const rssUnderTransfer = transferSampler.stop();
   await Bun.sleep(2_000);
   const idleAfter = memSplit(listenPid);
+  // Full mode: again once the data plane's idle trim (30 s without an open stream) has run.
+  let idleAfterTrim: ReturnType<typeof memSplit> = null;
+  if (FULL) {
+    await Bun.sleep(IDLE_TRIM_MS + 3_000 - 2_000);
+    idleAfterTrim = memSplit(listenPid);
+  }
   const listenThreadsTotal = threadCpu(listenPid);
   const sigintMs = await stopListen(listen);
   listen = undefined;
@@ -643,6 +650,8 @@ async function bench(): Promise<Record<string, unknown>> {
         withHeldOpen: heldOpenRss,
         peakUnderTransferMiB: peak(rssUnderTransfer, listenPid),
         idleAfter: idleAfter,
+        /** Full mode: 33 s after the last transfer, past the data plane's idle heap trim (30 s). */
+        idleAfterTrim,
         threadCpuS: { idle2s: listenThreads0, total: listenThreadsTotal },
       },
       devCloud: { idle: idle.devCloud, peakMiB: Math.max(peak(rssUnderRequests, dc.pid) ?? 0, peak(rssUnderHeld, dc.pid) ?? 0, peak(rssUnderTransfer, dc.pid) ?? 0) },

@@ -18,7 +18,7 @@ export function trimHeap(): void {
 }
 
 /** How long after its start a thread trims once: past startup's transient allocations. */
-export const START_TRIM_MS = 2_000;
+export const START_TRIM_MS = 1_000;
 /** How long the data plane must have had no open stream, after traffic, before it trims. */
 export const IDLE_TRIM_MS = 30_000;
 
