@@ -8,6 +8,7 @@
 import type { ControlPlaneClient } from "../controlplane/client.ts";
 import { isCelIP, type ConnectionDetails } from "../controlplane/schemas.ts";
 import { CliError } from "../errors.ts";
+import type { AbortableClock } from "../retry/sleep.ts";
 import {
   DEFAULT_LEASE_DURATION_S,
   heartbeatBackoffMs,
@@ -31,17 +32,12 @@ export type HeartbeatEvent =
   | { type: "lease_lapsed"; at: number; sinceMs: number }
   | { type: "failed"; at: number; step: string; message: string; attempt: number; retryInMs: number };
 
-export interface HeartbeatClock {
-  now(): number;
-  sleep(ms: number, signal: AbortSignal): Promise<void>;
-}
-
 export interface HeartbeatOptions {
   readonly client: Pick<ControlPlaneClient, "list" | "get" | "patch" | "patchStatus">;
   readonly details: () => EndpointDetails | undefined;
   /** Used when neither the endpoint nor the Connector has a home relay (DESIGN §6: local Datum). */
   readonly fallbackRelay?: string | undefined;
-  readonly clock: HeartbeatClock;
+  readonly clock: AbortableClock;
   readonly random?: () => number;
   readonly onEvent: (event: HeartbeatEvent) => void;
   readonly log: (level: "debug" | "info" | "warn", msg: string) => void;

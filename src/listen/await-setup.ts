@@ -11,6 +11,7 @@
  */
 import { CliError, Exit, Rejected, Unreachable } from "../errors.ts";
 import type { TransientBudget } from "../retry/budget.ts";
+import type { AbortableClock } from "../retry/sleep.ts";
 import { allReady, formatTerminalFailure, terminalFailure, type TunnelProgress } from "../tunnel/progress.ts";
 
 export const SETUP_POLL_MS = 750;
@@ -18,15 +19,10 @@ export const MAX_CONSECUTIVE_POLL_FAILURES = 10;
 /** Per request of a setup poll (see above); the client's default is `DEFAULT_TRANSIENT_BUDGET`. */
 export const SETUP_POLL_REQUEST_BUDGET: TransientBudget = { attempts: 2, spacingMs: 100 };
 
-export interface SetupClock {
-  now(): number;
-  sleep(ms: number, signal: AbortSignal): Promise<void>;
-}
-
 export interface AwaitSetupOptions {
   readonly id: string;
   readonly poll: () => Promise<TunnelProgress | undefined>;
-  readonly clock: SetupClock;
+  readonly clock: AbortableClock;
   readonly signal: AbortSignal;
   readonly intervalMs?: number;
   readonly maxConsecutiveFailures?: number;

@@ -4,6 +4,7 @@
  * probe decides readiness (DESIGN §3: ready means verified). Pure scheduling, injected fetch and
  * clock: `workers/verifier.ts` wires the real ones.
  */
+import type { AbortableClock } from "../retry/sleep.ts";
 
 export const PROBE_ATTEMPT_TIMEOUT_MS = 5_000;
 export const PROBE_INITIAL_DELAY_MS = 250;
@@ -25,18 +26,13 @@ export type ProbeResult =
 /** One GET. Resolves with the status, rejects on network trouble. */
 export type Getter = (url: string, signal: AbortSignal) => Promise<number>;
 
-export interface ProbeClock {
-  now(): number;
-  sleep(ms: number, signal: AbortSignal): Promise<void>;
-}
-
 export interface ProbeOptions {
   readonly url: string;
   readonly budgetMs: number;
   readonly get: Getter;
   /** Tried once per attempt after a DNS-looking failure; returns a status, or undefined if it could not. */
   readonly fallback?: (url: string, signal: AbortSignal) => Promise<number | undefined>;
-  readonly clock: ProbeClock;
+  readonly clock: AbortableClock;
   readonly signal: AbortSignal;
   readonly attemptTimeoutMs?: number;
   readonly onAttempt?: (attempt: ProbeAttempt) => void;

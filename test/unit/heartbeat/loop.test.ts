@@ -13,10 +13,10 @@ import { ControlPlaneClient, type TokenProvider } from "../../../src/controlplan
 import type { Connector } from "../../../src/controlplane/schemas.ts";
 import type { LoggedRequest } from "../../../src/devcloud/request-log.ts";
 import { startControlPlane, type ControlPlane } from "../../../src/devcloud/server.ts";
+import type { AbortableClock } from "../../../src/retry/sleep.ts";
 import {
   connectionDetails,
   type EndpointDetails,
-  type HeartbeatClock,
   type HeartbeatEvent,
   HeartbeatLoop,
   type HeartbeatOptions,
@@ -136,7 +136,7 @@ async function withTunnel(p: Project): Promise<{ connector: string; lease: strin
 }
 
 /** `sleep` returns at once, moving time; after `stopAfter` sleeps the run is aborted. */
-class LoopClock implements HeartbeatClock {
+class LoopClock implements AbortableClock {
   readonly sleeps: number[] = [];
   constructor(
     public t: number,

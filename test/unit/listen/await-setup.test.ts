@@ -7,30 +7,14 @@ import {
   MAX_CONSECUTIVE_POLL_FAILURES,
   SETUP_POLL_MS,
   SetupAborted,
-  type SetupClock,
   TerminalFailure,
 } from "../../../src/listen/await-setup.ts";
 import { formatTerminalFailure, type TunnelProgress } from "../../../src/tunnel/progress.ts";
 import { progressOf } from "./progress-fixtures.ts";
+import { FakeClock } from "../../helpers/fake-clock.ts";
 
-/** `sleep` returns at once and moves time forward; it rejects when the signal is (or gets) aborted. */
-class FakeClock implements SetupClock {
-  readonly sleeps: number[] = [];
-  constructor(
-    public t = 1_000_000,
-    private readonly onSleep: (n: number) => void = () => undefined,
-  ) {}
-  now(): number {
-    return this.t;
-  }
-  async sleep(ms: number, signal: AbortSignal): Promise<void> {
-    if (signal.aborted) throw signal.reason;
-    this.sleeps.push(ms);
-    this.t += ms;
-    this.onSleep(this.sleeps.length);
-    if (signal.aborted) throw signal.reason;
-  }
-}
+/** Setup polls run on epoch-like times. */
+const EPOCH_MS = 1_000_000;
 
 type Step = TunnelProgress | undefined | Error;
 
@@ -47,7 +31,7 @@ function scripted(script: readonly Step[]) {
 }
 
 function run(script: readonly Step[], opts: { clock?: FakeClock; controller?: AbortController; intervalMs?: number } = {}) {
-  const clock = opts.clock ?? new FakeClock();
+  const clock = opts.clock ?? new FakeClock(EPOCH_MS);
   const controller = opts.controller ?? new AbortController();
   const { poll, calls } = scripted(script);
   const seen: TunnelProgress[] = [];
@@ -247,7 +231,7 @@ describe("awaitSetup: abort", () => {
 
   test("aborted while a poll is in flight", async () => {
     const controller = new AbortController();
-    const clock = new FakeClock();
+    const clock = new FakeClock(EPOCH_MS);
     const promise = awaitSetup({
       id: "tunnel-x",
       clock,

@@ -6,28 +6,10 @@ import {
   isUp,
   looksLikeDnsError,
   type ProbeAttempt,
-  type ProbeClock,
   probeDelayMs,
   probeUntilUp,
 } from "../../../src/verify/probe.ts";
-
-class FakeClock implements ProbeClock {
-  readonly sleeps: number[] = [];
-  constructor(
-    public t = 0,
-    private readonly onSleep: (n: number) => void = () => undefined,
-  ) {}
-  now(): number {
-    return this.t;
-  }
-  async sleep(ms: number, signal: AbortSignal): Promise<void> {
-    if (signal.aborted) throw signal.reason;
-    this.sleeps.push(ms);
-    this.t += ms;
-    this.onSleep(this.sleeps.length);
-    if (signal.aborted) throw signal.reason;
-  }
-}
+import { FakeClock } from "../../helpers/fake-clock.ts";
 
 type Answer = number | Error;
 
