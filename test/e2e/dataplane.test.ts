@@ -5,7 +5,6 @@
  *   sh scripts/netns.sh ./node_modules/.bin/bun test test/e2e/dataplane
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createHash } from "node:crypto";
 import net from "node:net";
 import type { Server } from "bun";
 import { Endpoint, presetMinimal, RelayMode } from "@number0/iroh";
@@ -17,24 +16,12 @@ import { loadDataPlane, type DataPlane, type DataPlaneEndpoint } from "../../src
 import { createEdge, type Edge, type Route } from "../../src/devcloud/gateway/edge.ts";
 import { createGateway, type Gateway, type GatewayResult } from "../../src/devcloud/gateway/gateway.ts";
 import type { AllowListEntry, LogFields } from "../../workers/messages.ts";
+import { MiB, pattern, sha256 } from "../helpers/bytes.ts";
 
-const MiB = 1024 * 1024;
 /** Per-test bound: generous for a loaded 2-core machine; the whole file takes ~6 s when idle. */
 const SLOW = 20_000;
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
 const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
-const sha256 = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
-
-/** Deterministic, non-repeating-looking bytes so a shifted or dropped chunk changes the hash. */
-function pattern(size: number, seed = 7): Uint8Array {
-  const out = new Uint8Array(size);
-  let x = seed;
-  for (let i = 0; i < size; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
 
 async function readAll(stream: ByteStream): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];

@@ -7,7 +7,6 @@
  * The lease/heartbeat/runtime-watch scenarios are in listen-runtime.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Server } from "bun";
@@ -17,25 +16,13 @@ import type { Gateway } from "../../src/devcloud/gateway/gateway.ts";
 import type { Route } from "../../src/devcloud/routes.ts";
 import { projectDir, slotFiles } from "../../src/state/paths.ts";
 import { proxyConnectorName, proxyRules } from "../../src/tunnel/objects.ts";
+import { MiB, pattern, sha256 } from "../helpers/bytes.ts";
 import { runCli } from "../helpers/cli.ts";
 import { killAllListens, readyUrl, startListen, type ListenProcess } from "../helpers/listen.ts";
 import { startLocalDatum, type LocalDatum } from "../helpers/local-datum.ts";
 
-const MiB = 1024 * 1024;
 const PROJECT = "local-project";
 const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
-const sha256 = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
-
-/** Deterministic bytes that change the hash when a chunk is shifted, dropped or repeated. */
-function pattern(size: number, seed = 11): Uint8Array {
-  const out = new Uint8Array(size);
-  let x = seed;
-  for (let i = 0; i < size; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
 
 async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = performance.now() + timeoutMs;
@@ -202,7 +189,7 @@ describe("listen → verified ready → traffic through the public URL", () => {
   });
 
   test("a 10 MiB POST is echoed intact", async () => {
-    const body = pattern(10 * MiB);
+    const body = pattern(10 * MiB, 11);
     const res = await viaPublic(main.url, "/echo", { method: "POST", body });
     expect(res.status).toBe(200);
     const echoed = new Uint8Array(await res.arrayBuffer());
