@@ -16,10 +16,9 @@ import { readFileSync } from "node:fs";
 import { updateDoubleState } from "../../src/devcloud/datumctl-double/install.ts";
 import { readRunState, type RunState } from "../../src/state/run-state.ts";
 import { tunnelDir, tunnelFiles } from "../../src/state/paths.ts";
-import { writeTunnelConfig } from "../../src/state/tunnel-config.ts";
 import { BUN, CLI, REPO_ROOT } from "../helpers/cli.ts";
 import { startLocalDatum, type LocalDatum } from "../helpers/local-datum.ts";
-import { serviceHarness, type ServiceHarness } from "../unit/service/harness.ts";
+import { harnessWithTunnel, type ServiceHarness } from "../unit/service/harness.ts";
 
 const PROJECT = "local-project";
 const NAME = "svc-rotate";
@@ -62,21 +61,7 @@ beforeAll(async () => {
     session.token = { ...session.token, mode: "sticky", lifetimeSec: 15, rotateEverySec: 3 };
   });
   origin = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("still here") });
-  h = serviceHarness({ base: {}, sessions: [{ name: datum.env.DATUM_SESSION as string, userKey: "dev@local.datum@auth.datum.net", server: datum.apiUrl }], org: "local-org", project: PROJECT });
-  await writeTunnelConfig(tunnelFiles(tunnelDir(h.stateDir, NAME)).config, {
-    name: NAME,
-    label: "rotation",
-    endpoint: `http://127.0.0.1:${origin.port}`,
-    project: PROJECT,
-    session: datum.env.DATUM_SESSION as string,
-    org: "local-org",
-    api_host: datum.apiUrl,
-    executable: process.execPath,
-    helper: datum.env.DATUM_CREDENTIALS_HELPER as string,
-    created_at: new Date().toISOString(),
-    scope: "user",
-    health: null,
-  });
+  ({ h } = await harnessWithTunnel(datum, { project: PROJECT, name: NAME, label: "rotation", endpoint: `http://127.0.0.1:${origin.port}` }));
 });
 
 afterAll(async () => {

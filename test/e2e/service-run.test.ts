@@ -16,10 +16,9 @@ import { join } from "node:path";
 import { readCallLog } from "../../src/devcloud/datumctl-double/call-log.ts";
 import { readRunState, type RunState } from "../../src/state/run-state.ts";
 import { tunnelDir, tunnelFiles } from "../../src/state/paths.ts";
-import { writeTunnelConfig } from "../../src/state/tunnel-config.ts";
 import { BUN, CLI, REPO_ROOT, runCli } from "../helpers/cli.ts";
 import { startLocalDatum, type LocalDatum } from "../helpers/local-datum.ts";
-import { serviceHarness, type ServiceHarness } from "../unit/service/harness.ts";
+import { harnessWithTunnel, type ServiceHarness } from "../unit/service/harness.ts";
 import { bindNotifySocket, type NotifyReceiver } from "../unit/service/notify-socket.ts";
 
 const PROJECT = "local-project";
@@ -56,23 +55,9 @@ async function snapshot(): Promise<Record<string, { metadata: { name: string } }
 beforeAll(async () => {
   datum = await startLocalDatum();
   origin = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("served by the service") });
-  h = serviceHarness({ base: {}, sessions: [{ name: datum.env.DATUM_SESSION as string, userKey: "dev@local.datum@auth.datum.net", server: datum.apiUrl }], org: "local-org", project: PROJECT });
-  const dir = tunnelDir(h.stateDir, NAME);
-  runPath = tunnelFiles(dir).run;
-  await writeTunnelConfig(tunnelFiles(dir).config, {
-    name: NAME,
-    label: "service run",
-    endpoint: `http://127.0.0.1:${origin.port}`,
-    project: PROJECT,
-    session: datum.env.DATUM_SESSION as string,
-    org: "local-org",
-    api_host: datum.apiUrl,
-    executable: process.execPath,
-    helper: datum.env.DATUM_CREDENTIALS_HELPER as string,
-    created_at: new Date().toISOString(),
-    scope: "user",
-    health: null,
-  });
+  const installed = await harnessWithTunnel(datum, { project: PROJECT, name: NAME, label: "service run", endpoint: `http://127.0.0.1:${origin.port}` });
+  h = installed.h;
+  runPath = installed.files.run;
   receiver = bindNotifySocket(join(h.dir, "notify.sock"));
 });
 

@@ -8,7 +8,10 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeDatumctlConfig, type ConfigSessionSpec } from "../../../src/devcloud/datumctl-double/config-files.ts";
+import { tunnelDir, tunnelFiles } from "../../../src/state/paths.ts";
+import { writeTunnelConfig } from "../../../src/state/tunnel-config.ts";
 import { BUN } from "../../helpers/cli.ts";
+import type { LocalDatum } from "../../helpers/local-datum.ts";
 
 export interface ServiceHarness {
   readonly dir: string;
@@ -95,4 +98,32 @@ export function serviceHarness(o: HarnessOptions): ServiceHarness {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A harness signed in to `datum`'s session, with one user-scope tunnel `name` already configured
+ * for `endpoint`, as `tunnel install` leaves it (what `tunnel run` then loads).
+ */
+export async function harnessWithTunnel(
+  datum: LocalDatum,
+  t: { project: string; name: string; label: string; endpoint: string },
+): Promise<{ h: ServiceHarness; files: ReturnType<typeof tunnelFiles> }> {
+  const session = datum.env.DATUM_SESSION as string;
+  const h = serviceHarness({ base: {}, sessions: [{ name: session, userKey: "dev@local.datum@auth.datum.net", server: datum.apiUrl }], org: "local-org", project: t.project });
+  const files = tunnelFiles(tunnelDir(h.stateDir, t.name));
+  await writeTunnelConfig(files.config, {
+    name: t.name,
+    label: t.label,
+    endpoint: t.endpoint,
+    project: t.project,
+    session,
+    org: "local-org",
+    api_host: datum.apiUrl,
+    executable: process.execPath,
+    helper: datum.env.DATUM_CREDENTIALS_HELPER as string,
+    created_at: new Date().toISOString(),
+    scope: "user",
+    health: null,
+  });
+  return { h, files };
 }
