@@ -20,6 +20,8 @@ import { FORBIDDEN } from "../../src/dataplane/response.ts";
 import { createGateway, type Gateway } from "../../src/devcloud/gateway/gateway.ts";
 import { HEADER_TIMEOUT_ENV } from "../../src/supervise/budgets.ts";
 import type { AllowListEntry } from "../../workers/messages.ts";
+import { prng } from "../helpers/prng.ts";
+import { concatBytes } from "../../src/dataplane/bytes.ts";
 
 const SEED = (Number(process.env.FUZZ_SEED ?? 0x5eed_0803) >>> 0) || 1;
 /** Streams through the worker in the fuzz run (a share of the pure run's 100,000+). */
@@ -38,15 +40,7 @@ const latin1 = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const text = (b: Uint8Array): string => String.fromCharCode(...b);
 const show = (b: Uint8Array, max = 120): string => JSON.stringify(text(b.subarray(0, max))) + (b.length > max ? `…(+${b.length - max})` : "");
-const concat = (...parts: Uint8Array[]): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-};
+const concat = (...parts: Uint8Array[]): Uint8Array => concatBytes(parts);
 
 // ---- listeners: the origin and the canaries ------------------------------------------------------
 
@@ -420,16 +414,6 @@ describe("SSRF spellings through the real worker (allow-list: 127.0.0.1:<origin 
 
 // ---- generated and mutated heads through the worker ------------------------------------------------
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function corpus(count: number, seed: number): Uint8Array[] {
   const r = prng(seed);

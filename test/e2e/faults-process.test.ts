@@ -24,6 +24,7 @@ import { BUN, CLI, REPO_ROOT, runCli } from "../helpers/cli.ts";
 import { killAllListens, startListen } from "../helpers/listen.ts";
 import { startLocalDatum, type LocalDatum } from "../helpers/local-datum.ts";
 import { serviceHarness, type ServiceHarness } from "../unit/service/harness.ts";
+import { prng } from "../helpers/prng.ts";
 
 const PROJECT = "local-project";
 
@@ -34,17 +35,6 @@ const spawned = new Set<Subprocess>();
 
 // ---------- small helpers ----------
 
-/** mulberry32: a tiny seeded PRNG, so a failing kill schedule can be replayed exactly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEED = process.env.FAULTS_SEED ? Number(process.env.FAULTS_SEED) >>> 0 : (Date.now() ^ (process.pid << 16)) >>> 0;
 const random = prng(SEED);

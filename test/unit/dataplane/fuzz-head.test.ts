@@ -27,6 +27,8 @@ import {
 import { FORBIDDEN, ORIGIN_UNREACHABLE } from "../../../src/dataplane/response.ts";
 import { headerTimeoutFromEnv, serveProxyStream, type UpstreamContext } from "../../../src/dataplane/upstream.ts";
 import { HEADER_READ_TIMEOUT_MS, HEADER_TIMEOUT_ENV } from "../../../src/supervise/budgets.ts";
+import { prng } from "../../helpers/prng.ts";
+import { concatBytes } from "../../../src/dataplane/bytes.ts";
 
 const SEED = (Number(process.env.FUZZ_SEED ?? 0x5eed_0803) >>> 0) || 1;
 /** Generous on a loaded 2-core machine: a parse takes microseconds; this catches a hang or a blow-up. */
@@ -34,17 +36,6 @@ const PARSE_BOUND_MS = 250;
 
 // ---- deterministic randomness -------------------------------------------------------------------
 
-/** mulberry32: tiny, fast, good enough to spread cases; the same seed gives the same corpus. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 type Rng = () => number;
 const int = (r: Rng, n: number): number => Math.floor(r() * n);
 const pick = <T>(r: Rng, xs: readonly T[]): T => xs[int(r, xs.length)]!;
@@ -53,15 +44,7 @@ const chance = (r: Rng, p: number): boolean => r() < p;
 /** latin1: one byte per code unit (code units > 0xff are reduced, as the wire would carry bytes). */
 const latin1 = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0) & 0xff);
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
-const concat = (...parts: Uint8Array[]): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-};
+const concat = (...parts: Uint8Array[]): Uint8Array => concatBytes(parts);
 const show = (b: Uint8Array, max = 160): string =>
   JSON.stringify(String.fromCharCode(...b.subarray(0, max))) + (b.length > max ? `…(+${b.length - max} bytes)` : "");
 
