@@ -38,7 +38,23 @@ interface Setup {
   double: InstalledDatumctlDouble;
   /** A PATH directory holding `datumctl-connect` (a symlink to the reporter). */
   bin: string;
+  /** A PATH directory holding only the system tools the reporter runs (`sh`, `sleep`). */
+  tools: string;
   reporter: string;
+}
+
+/**
+ * The tests' PATH is built from scratch: the given directories, then `s.tools`. Never the
+ * caller's PATH, where a real `datumctl-connect` or `milo-connect` would change what is found.
+ */
+function pathOf(s: Setup, ...dirs: string[]): string {
+  return [...dirs, s.tools].join(":");
+}
+
+function systemTool(name: string): string {
+  const found = Bun.which(name, { PATH: "/usr/bin:/bin" }) ?? Bun.which(name);
+  if (!found) throw new Error(`${name} is needed on this machine`);
+  return found;
 }
 
 function setup(options: Parameters<typeof installDatumctlDouble>[1] = {}): Setup {
@@ -52,7 +68,10 @@ function setup(options: Parameters<typeof installDatumctlDouble>[1] = {}): Setup
   const bin = join(dir, "bin");
   mkdirSync(bin);
   symlinkSync(reporter, join(bin, "datumctl-connect"));
-  return { dir, double, bin, reporter };
+  const tools = join(dir, "tools");
+  mkdirSync(tools);
+  for (const name of ["sh", "sleep"]) symlinkSync(systemTool(name), join(tools, name));
+  return { dir, double, bin, tools, reporter };
 }
 
 interface Report {
@@ -65,7 +84,7 @@ interface Report {
 
 async function dispatch(s: Setup, args: string[], env: Record<string, string | undefined> = {}): Promise<Report> {
   const full: Record<string, string | undefined> = {
-    PATH: `${s.bin}:${process.env.PATH ?? "/usr/bin:/bin"}`,
+    PATH: pathOf(s, s.bin),
     HOME: join(s.dir, "home"),
     DATUMCTL_PLUGINS_DIR: join(s.dir, "managed"),
     KEEP_ME: "inherited",
@@ -177,7 +196,7 @@ describe("ForwardPlugin: argv, environment and exit code", () => {
     const bin2 = join(s.dir, "bin2");
     mkdirSync(bin2);
     symlinkSync(s.reporter, join(bin2, "milo-connect"));
-    const r = await dispatch(s, ["connect", "x"], { ...TRUST, PATH: `${bin2}:${process.env.PATH ?? "/usr/bin:/bin"}` });
+    const r = await dispatch(s, ["connect", "x"], { ...TRUST, PATH: pathOf(s, bin2) });
     expect(r.code).toBe(0);
     expect(r.argv).toEqual(["x"]);
   });
@@ -187,7 +206,7 @@ describe("signals", () => {
   test("SIGTERM sent to datumctl reaches the plugin, whose exit code is datumctl's", async () => {
     const s = setup();
     const child = Bun.spawn([s.double.helperPath, "connect"], {
-      env: { PATH: `${s.bin}:${process.env.PATH ?? "/usr/bin:/bin"}`, HOME: join(s.dir, "home"), ...TRUST, PLUGIN_WAIT: "1" },
+      env: { PATH: pathOf(s, s.bin), HOME: join(s.dir, "home"), ...TRUST, PLUGIN_WAIT: "1" },
       stdin: "ignore",
       stdout: "pipe",
       stderr: "pipe",
@@ -213,7 +232,7 @@ describe("signals", () => {
   test("a plugin killed by a signal takes datumctl down with the same signal", async () => {
     const s = setup();
     const child = Bun.spawn([s.double.helperPath, "connect"], {
-      env: { PATH: `${s.bin}:${process.env.PATH ?? "/usr/bin:/bin"}`, HOME: join(s.dir, "home"), ...TRUST, PLUGIN_SELFKILL: "1" },
+      env: { PATH: pathOf(s, s.bin), HOME: join(s.dir, "home"), ...TRUST, PLUGIN_SELFKILL: "1" },
       stdin: "ignore",
       stdout: "ignore",
       stderr: "pipe",
