@@ -3,8 +3,8 @@
  * merge-patch/delete over ofetch, every answer validated with the kind's valibot schema.
  *
  * Each call runs a small retry loop whose decisions are pure (`classifyFailure`, `decideRetry`):
- * one retry with a fresh token after a 401, the quota-check schedule for the operator's transient
- * 403, and a fixed-spacing budget for 5xx/network trouble, after which the call fails with
+ * one retry with a fresh token after a 401, the quota-check schedule for the quota admission's
+ * transient 403s, and a fixed-spacing budget for 5xx/network trouble, after which the call fails with
  * `Unreachable` (69). Sleeping is injected so tests never wait. The bearer token goes into the
  * `Authorization` header and nowhere else: no error, notice or detail ever contains it.
  */
@@ -29,8 +29,8 @@ import {
   type Failure,
   malformedResponse,
   notAuthenticated,
-  operationLabel,
   quotaCheckExhausted,
+  quotaWaitNotice,
   unreachable,
   type Verb,
 } from "./status-error.ts";
@@ -251,15 +251,15 @@ export class ControlPlaneClient {
       state = decision.state;
       if (decision.action === "give-up") {
         if (verdict.type === "unauthorized") throw notAuthenticated(ctx, verdict.detail);
-        if (verdict.type === "quota-check") throw quotaCheckExhausted(ctx, verdict.detail);
+        if (verdict.type === "quota-check") throw quotaCheckExhausted(ctx, state.quotaWaits, verdict.message, verdict.detail);
         throw unreachable(ctx, state.transientFailures, verdict.detail);
       }
       if (decision.action === "refresh") {
         refreshed = await this.#tokens.invalidate(token);
         continue;
       }
-      if (decision.firstQuotaWait) {
-        this.#notice(`  … quota check timed out for ${operationLabel(ctx)}; retrying for up to ${QUOTA_CHECK_WINDOW_S}s`);
+      if (decision.firstQuotaWait && verdict.type === "quota-check") {
+        this.#notice(quotaWaitNotice(ctx, verdict.answer, QUOTA_CHECK_WINDOW_S));
       }
       if (verdict.type === "transient" && !certainlyUnprocessed(outcome)) ambiguous = true;
       await this.#sleep(decision.delayMs, this.#signal);

@@ -5,7 +5,8 @@
  * network error, or a per-attempt timeout); `classifyFailure` says whether that is worth another
  * attempt (a stale token, the operator's quota-check timeout, a transient outage) or final, and if
  * final, which `CliError` the user sees. Only 401 means "refresh the token": a 403 is RBAC or quota
- * and must never be treated as a login problem (§J.15).
+ * and must never be treated as a login problem (§J.15). Of the quota admission's 403s only
+ * exhaustion is final; the others ask to be tried again (§L.5, `quotaAnswerOf`).
  */
 import * as v from "valibot";
 import { type CliError, Malformed, NotAuthenticated, Rejected, Unreachable } from "../errors.ts";
@@ -36,13 +37,39 @@ export type Failure =
 export type Classification =
   /** 401: fetch a fresh token and try once more. */
   | { readonly type: "unauthorized"; readonly detail: string }
-  /** 403 quota-check timeout: the server asks us to try again in a moment. */
-  | { readonly type: "quota-check"; readonly detail: string }
+  /** A retryable quota-admission 403 (check timed out or failed, or cleanup pending): try again in a moment. */
+  | { readonly type: "quota-check"; readonly detail: string; readonly answer: RetryableQuotaAnswer; readonly message: string }
   /** 5xx, 429, network error or timeout that another attempt may get past. */
   | { readonly type: "transient"; readonly detail: string }
   | { readonly type: "final"; readonly error: CliError };
 
-const QUOTA_CHECK_TIMEOUT = "took too long to be checked against your quota";
+/**
+ * What the quota admission said in a 403 (upstream-runtime §C.8, §L.5), by the stable phrases of
+ * milo's messages. The retryable ones are matched first: "still cleaning up" quotes the denied
+ * claim's message, which names the exhaustion, yet only asks to try again in a few seconds.
+ */
+export type QuotaAnswer = "check-timeout" | "check-error" | "cleanup-pending" | "exhausted" | "misconfigured";
+export type RetryableQuotaAnswer = "check-timeout" | "check-error" | "cleanup-pending";
+
+const QUOTA_PHRASES: readonly (readonly [string, QuotaAnswer])[] = [
+  ["took too long to be checked against your quota", "check-timeout"],
+  ["something went wrong while checking your quota", "check-error"],
+  ["still cleaning up from a previous attempt to create this resource", "cleanup-pending"],
+  ["you've reached your quota for this resource type", "exhausted"],
+  ["insufficient quota resources", "exhausted"],
+  ["quota enforcement for this resource type is misconfigured", "misconfigured"],
+];
+
+/** The quota answer a response carries, or `undefined` for any other status or message (RBAC). */
+export function quotaAnswerOf(status: number, message: string): QuotaAnswer | undefined {
+  if (status !== 403) return undefined;
+  const text = message.toLowerCase().replaceAll("\u2019", "'");
+  return QUOTA_PHRASES.find(([phrase]) => text.includes(phrase))?.[1];
+}
+
+export function isRetryableQuotaAnswer(answer: QuotaAnswer | undefined): answer is RetryableQuotaAnswer {
+  return answer === "check-timeout" || answer === "check-error" || answer === "cleanup-pending";
+}
 
 /** Decode a `meta/v1 Status` body; anything else (HTML error pages, empty bodies) is `undefined`. */
 export function decodeStatus(body: string): Status | undefined {
@@ -125,11 +152,11 @@ export function quotaExceededText(kind: string): string {
 }
 
 export function isQuotaCheckTimeout(status: number, message: string): boolean {
-  return status === 403 && message.includes(QUOTA_CHECK_TIMEOUT);
+  return quotaAnswerOf(status, message) === "check-timeout";
 }
 
 export function isQuotaExceeded(status: number, message: string): boolean {
-  return status === 403 && !message.includes(QUOTA_CHECK_TIMEOUT) && /quota/i.test(message);
+  return quotaAnswerOf(status, message) === "exhausted";
 }
 
 /** Network error codes meaning the request never reached a server (Bun and Node spellings). */
@@ -153,7 +180,8 @@ export function classifyFailure(failure: Failure, ctx: CallContext): Classificat
   const { status } = failure;
   const message = serverMessage(status, failure.body);
   if (status === 401) return { type: "unauthorized", detail };
-  if (isQuotaCheckTimeout(status, message)) return { type: "quota-check", detail };
+  const quota = quotaAnswerOf(status, message);
+  if (isRetryableQuotaAnswer(quota)) return { type: "quota-check", detail, answer: quota, message };
   // 408/429 ask us to come back later; 5xx is the server's trouble, not ours.
   if (status === 408 || status === 429 || status >= 500) return transient(failure, detail, ctx);
   return { type: "final", error: finalError(status, message, detail, ctx) };
@@ -179,7 +207,11 @@ function transient(failure: Failure, detail: string, ctx: CallContext): Classifi
 function finalError(status: number, message: string, detail: string, ctx: CallContext): CliError {
   const call = describeCall(ctx);
   if (status === 403) {
-    if (isQuotaExceeded(status, message)) return new Rejected(quotaExceededText(ctx.kind), undefined, "quota");
+    const quota = quotaAnswerOf(status, message);
+    if (quota === "exhausted") return new Rejected(quotaExceededText(ctx.kind), undefined, "quota");
+    if (quota === "misconfigured") {
+      return new Rejected(`The platform could not apply its quota to ${call}: ${message}`, "contact Datum support", "rejected");
+    }
     return permissionDenied(ctx, detail);
   }
   if (status === 404) {
@@ -228,13 +260,24 @@ export function unreachable(ctx: CallContext, attempts: number, detail: string):
   );
 }
 
-/** The quota check kept timing out past its ~15 s window. */
-export function quotaCheckExhausted(ctx: CallContext, detail: string): Unreachable {
+/** The quota admission kept answering a retryable 403 past its ~15 s window (§C.8, §L.5): the platform's own words. */
+export function quotaCheckExhausted(ctx: CallContext, attempts: number, message: string, detail: string): Unreachable {
   return new Unreachable(
-    `The quota check for ${operationLabel(ctx)} kept timing out`,
-    "the platform is slow to check quotas right now; try again in a moment",
+    `The quota check for ${operationLabel(ctx)} did not succeed after ${attempts} ${attempts === 1 ? "attempt" : "attempts"}: ${message}`,
+    "the platform's quota check is having trouble right now; try again in a moment",
     detail,
   );
+}
+
+/** The one-line notice before the first quota wait; the check timeout keeps upstream's wording. */
+export function quotaWaitNotice(ctx: CallContext, answer: RetryableQuotaAnswer, windowS: number): string {
+  const what =
+    answer === "check-timeout"
+      ? "quota check timed out"
+      : answer === "check-error"
+        ? "quota check failed"
+        : "quota cleanup still pending";
+  return `  … ${what} for ${operationLabel(ctx)}; retrying for up to ${windowS}s`;
 }
 
 /** A 2xx answer that is not JSON or does not match the kind's schema. */

@@ -1,11 +1,19 @@
 /**
  * Fault injection for the local Datum's API (upstream-runtime §K.1): 5xx bursts and outage windows,
- * latency, malformed bodies, and the platform's two quota 403s, driven over HTTP from tests
+ * latency, malformed bodies, and the platform's quota-admission 403s, driven over HTTP from tests
  * (`POST /_dev/faults`). Rules are data; `FaultInjector.decide` is the only logic and takes the
  * clock as an argument, so it is table-tested without waiting.
  */
 import * as v from "valibot";
 import { qualifiedResource } from "./status.ts";
+
+/**
+ * The quota admission's answers (upstream-runtime §C.8, §L.5): real exhaustion, the three retryable
+ * ones (the claim wait timed out, an internal error, a denied claim not yet cleaned up), and a
+ * policy the platform itself got wrong.
+ */
+export const QUOTA_ANSWERS = ["exceeded", "check-timeout", "check-error", "cleanup-pending", "misconfigured"] as const;
+export type QuotaAnswer = (typeof QUOTA_ANSWERS)[number];
 
 const Count = v.pipe(v.number(), v.integer(), v.minValue(1));
 
@@ -29,8 +37,8 @@ export const FaultRuleInput = v.pipe(
     /** Raw body instead of a Status (e.g. malformed JSON, a gateway's HTML page). */
     body: v.optional(v.string()),
     contentType: v.optional(v.string()),
-    /** 403 with the platform's exact text for this request's object (upstream-runtime §C.8). */
-    quota: v.optional(v.picklist(["exceeded", "check-timeout"])),
+    /** 403 with the platform's exact text for this request's object (upstream-runtime §C.8, §L.5). */
+    quota: v.optional(v.picklist(QUOTA_ANSWERS)),
     /** Let this many matching requests through before the rule starts to apply ("5xx on the Nth"). */
     skip: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
     /** Apply to this many requests, then retire. */
@@ -139,12 +147,22 @@ function matches(rule: FaultRule, request: FaultRequest): boolean {
 }
 
 /**
- * The platform's quota 403 texts. Exhaustion is the app's test fixture (upstream-runtime §C.8);
- * the check timeout is milo's admission plugin wording, the one the agent must retry.
+ * The platform's quota 403 texts. Exhaustion is the app's test fixture (upstream-runtime §C.8); the
+ * others are milo's admission plugin wording (§L.5): the agent retries the three transient ones.
  */
-export function quotaMessage(kind: "exceeded" | "check-timeout", plural: string, group: string, name: string): string {
+export function quotaMessage(kind: QuotaAnswer, plural: string, group: string, name: string): string {
   const subject = plural ? `${qualifiedResource(plural, group)} "${name}" is forbidden: ` : "forbidden: ";
-  return kind === "exceeded"
-    ? `${subject}You've reached your quota for this resource type (Insufficient quota resources. Contact your account administrator to review quota limits and usage.).`
-    : `${subject}Your request took too long to be checked against your quota. Please try again in a moment — if this keeps happening, contact support.`;
+  return subject + QUOTA_TEXTS[kind];
 }
+
+const QUOTA_TEXTS: Record<QuotaAnswer, string> = {
+  exceeded:
+    "You've reached your quota for this resource type (Insufficient quota resources. Contact your account administrator to review quota limits and usage.).",
+  "check-timeout": "Your request took too long to be checked against your quota. Please try again in a moment — if this keeps happening, contact support.",
+  "check-error": "Something went wrong while checking your quota for this request. Please try again — if this keeps happening, contact support.",
+  // The denied claim's message in parentheses: it names the exhaustion, yet the answer is transient.
+  "cleanup-pending":
+    "We're still cleaning up from a previous attempt to create this resource (Insufficient quota resources. Contact your account administrator to review quota limits and usage.). Please try again in a few seconds.",
+  misconfigured:
+    "Quota enforcement for this resource type is misconfigured and can't be applied. This needs a fix from the service provider — please contact support.",
+};

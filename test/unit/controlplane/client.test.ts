@@ -217,8 +217,23 @@ describe("retries", () => {
     const { client, sleeps, seen } = setup([slow(), slow(), slow(), slow(), slow()]);
     const err = await failure(client.create("Connector", { metadata: { generateName: "datum-connect-" }, spec: {} }));
     expect(err.exit).toBe(Exit.unreachable);
+    expect(err.message).toBe("The quota check for Connector create did not succeed after 5 attempts: took too long to be checked against your quota");
     expect(sleeps).toEqual([1000, 2000, 4000, 8000]);
     expect(seen).toHaveLength(5);
+  });
+
+  test.each([
+    ["Something went wrong while checking your quota for this request. Please try again — if this keeps happening, contact support.", "quota check failed"],
+    ["We're still cleaning up from a previous attempt to create this resource. Please try again in a few seconds.", "quota cleanup still pending"],
+  ])("retryable quota answer %#: the same 1, 2, 4, 8 s schedule, its own notice, then 69 with the platform's text", async (text, notice) => {
+    const busy = () => json(403, statusBody(403, `httpproxies.networking.datumapis.com "tunnel-x" is forbidden: ${text}`));
+    const { client, sleeps, seen, notices } = setup([busy(), busy(), busy(), busy(), busy()]);
+    const err = await failure(client.create("HTTPProxy", { metadata: { generateName: "tunnel-" }, spec: { rules: [] } }));
+    expect(err.exit).toBe(Exit.unreachable);
+    expect(err.message).toContain(text);
+    expect(sleeps).toEqual([1000, 2000, 4000, 8000]);
+    expect(seen).toHaveLength(5);
+    expect(notices).toEqual([`  … ${notice} for HTTPProxy create; retrying for up to 15s`]);
   });
 
   test("a generateName create is not repeated after an ambiguous 500", async () => {

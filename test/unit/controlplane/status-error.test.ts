@@ -8,7 +8,10 @@ import {
   describeCall,
   type Failure,
   operationLabel,
+  quotaAnswerOf,
+  quotaCheckExhausted,
   quotaExceededText,
+  quotaWaitNotice,
   serverMessage,
 } from "../../../src/controlplane/status-error.ts";
 
@@ -129,6 +132,66 @@ describe("classifyFailure", () => {
   test("permission denied carries the ctx-switch hint of §C.1", () => {
     const error = final(http(403, status(403, "forbidden")), ctx({ verb: "list", kind: "Connector", plural: "connectors", name: undefined }));
     expect(error.hint).toBe("Switch your datumctl context to this project first: 'datumctl ctx switch p-123'");
+  });
+});
+
+// The quota admission's 403s (upstream-runtime §C.8, §L.5), in milo's words.
+const FORBIDDEN = 'httpproxies.networking.datumapis.com "tunnel-jw8vf" is forbidden: ';
+const QUOTA_CHECK_ERROR = `${FORBIDDEN}Something went wrong while checking your quota for this request. Please try again — if this keeps happening, contact support.`;
+const QUOTA_CLEANUP = `${FORBIDDEN}We're still cleaning up from a previous attempt to create this resource. Please try again in a few seconds.`;
+const QUOTA_CLEANUP_QUOTING_DENIAL = `${FORBIDDEN}We're still cleaning up from a previous attempt to create this resource (Insufficient quota resources. Contact your account administrator to review quota limits and usage.). Please try again in a few seconds.`;
+const QUOTA_EXCEEDED_NEWER = `${FORBIDDEN}You've reached your quota for this resource type (QuotaExceeded). Delete unused resources to free up capacity, or contact support to request a higher limit.`;
+const QUOTA_MISCONFIGURED = `${FORBIDDEN}Quota enforcement for this resource type is misconfigured and can't be applied. This needs a fix from the service provider — please contact support.`;
+
+describe("quota answers", () => {
+  test.each<[string, number, string, string | undefined]>([
+    ["check timed out", 403, QUOTA_TIMEOUT, "check-timeout"],
+    ["check failed", 403, QUOTA_CHECK_ERROR, "check-error"],
+    ["cleanup pending", 403, QUOTA_CLEANUP, "cleanup-pending"],
+    ["cleanup pending, quoting the denial (still retryable)", 403, QUOTA_CLEANUP_QUOTING_DENIAL, "cleanup-pending"],
+    ["exhausted (app fixture)", 403, QUOTA_EXCEEDED, "exhausted"],
+    ["exhausted (newer wording)", 403, QUOTA_EXCEEDED_NEWER, "exhausted"],
+    ["exhausted, typographic apostrophe", 403, QUOTA_EXCEEDED.replace("You've", "You\u2019ve"), "exhausted"],
+    ["exhausted (claim controller's words only)", 403, "admission webhook denied: Insufficient quota resources", "exhausted"],
+    ["misconfigured", 403, QUOTA_MISCONFIGURED, "misconfigured"],
+    ["RBAC", 403, 'connectors is forbidden: User "u" cannot list resource "connectors"', undefined],
+    ["some other 403 that says quota", 403, "quota is a word", undefined],
+    ["the timeout text on another status", 500, QUOTA_TIMEOUT, undefined],
+  ])("%s", (_title, code, message, expected) => {
+    expect(quotaAnswerOf(code, message)).toBe(expected as never);
+  });
+
+  test.each<[string, string, string | number]>([
+    ["check timed out → retried", QUOTA_TIMEOUT, "quota-check"],
+    ["check failed → retried", QUOTA_CHECK_ERROR, "quota-check"],
+    ["cleanup pending → retried", QUOTA_CLEANUP, "quota-check"],
+    ["cleanup pending quoting the denial → retried, never 'quota exceeded'", QUOTA_CLEANUP_QUOTING_DENIAL, "quota-check"],
+    ["exhausted → 64", QUOTA_EXCEEDED_NEWER, Exit.rejected],
+    ["misconfigured → 64 with the platform's words", QUOTA_MISCONFIGURED, Exit.rejected],
+    ["RBAC → 77", 'connectors is forbidden: User "u" cannot create resource "connectors"', Exit.noAuth],
+  ])("classifyFailure: %s", (_title, message, expected) => {
+    // A generateName create: only a certainly-unprocessed failure may be repeated, and a 403 is one.
+    const c = classifyFailure(http(403, status(403, message, "Forbidden")), ctx({ verb: "create", name: undefined }));
+    expect(c.type === "final" ? c.error.exit : c.type).toBe(expected as never);
+    if (c.type === "quota-check") expect(c.message).toBe(message);
+    if (c.type === "final" && expected === Exit.rejected) {
+      expect(c.error.code).toBe(message === QUOTA_MISCONFIGURED ? "rejected" : "quota");
+      if (message === QUOTA_MISCONFIGURED) expect(c.error.message).toContain("Quota enforcement for this resource type is misconfigured");
+    }
+  });
+
+  test("the notice keeps upstream's wording for a timeout and names the other cases", () => {
+    const create = ctx({ verb: "create", name: undefined });
+    expect(quotaWaitNotice(create, "check-timeout", 15)).toBe("  … quota check timed out for HTTPProxy create; retrying for up to 15s");
+    expect(quotaWaitNotice(create, "check-error", 15)).toBe("  … quota check failed for HTTPProxy create; retrying for up to 15s");
+    expect(quotaWaitNotice(create, "cleanup-pending", 15)).toBe("  … quota cleanup still pending for HTTPProxy create; retrying for up to 15s");
+  });
+
+  test("giving up is 69 with the platform's own words and the number of attempts", () => {
+    const error = quotaCheckExhausted(ctx({ verb: "create", name: undefined }), 5, QUOTA_CHECK_ERROR, "HTTP 403: …");
+    expect(error.exit).toBe(Exit.unreachable);
+    expect(error.message).toBe(`The quota check for HTTPProxy create did not succeed after 5 attempts: ${QUOTA_CHECK_ERROR}`);
+    expect(error.message).not.toMatch(/exceeded/i);
   });
 });
 

@@ -102,4 +102,12 @@ describe("quotaMessage", () => {
     expect(text).toStartWith(`connectors.networking.datumapis.com "datum-connect-abcde" is forbidden: `);
     expect(text).toContain("took too long to be checked against your quota");
   });
+  test.each([
+    ["check-error", "Something went wrong while checking your quota for this request."],
+    ["cleanup-pending", "We're still cleaning up from a previous attempt to create this resource ("],
+    ["misconfigured", "Quota enforcement for this resource type is misconfigured"],
+  ] as const)("%s is milo's wording", (kind, words) => {
+    const text = quotaMessage(kind, "httpproxies", "networking.datumapis.com", "tunnel-jw8vf");
+    expect(text).toStartWith(`httpproxies.networking.datumapis.com "tunnel-jw8vf" is forbidden: ${words}`);
+  });
 });
