@@ -4,7 +4,7 @@
  * it starts and removed when it ends; one the plugin killed (SIGKILL cannot be caught) stays there,
  * which is how tests find the PID of a helper that hung.
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 /** The environment subset of §6.4; `null` when unset. */
@@ -63,18 +63,59 @@ export interface CallLog {
   unfinished: CallRecord[];
 }
 
-export function readCallLog(logPath: string): CallLog {
-  const calls = existsSync(logPath)
-    ? readFileSync(logPath, "utf8")
-        .split("\n")
-        .filter((line) => line.trim() !== "")
-        .map((line) => JSON.parse(line) as CallRecord)
-    : [];
+/** The file operations `readCallLog` needs; tests pass their own to act between them. */
+export interface CallLogFs {
+  /** Names in a directory; throws ENOENT when it does not exist. */
+  readdir(dir: string): string[];
+  /** A file's text; throws ENOENT when it does not exist. */
+  readFile(path: string): string;
+}
+
+const nodeFs: CallLogFs = {
+  readdir: (dir) => readdirSync(dir),
+  readFile: (path) => readFileSync(path, "utf8"),
+};
+
+function isMissing(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === "ENOENT";
+}
+
+/** `read()`, or `fallback` when the file or directory is gone. */
+function unlessMissing<T>(read: () => T, fallback: T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (isMissing(err)) return fallback;
+    throw err;
+  }
+}
+
+/**
+ * A snapshot of the log while the double may be writing it from other processes. The in-flight
+ * directory is read first and the log second: a call ends by appending its line and only then
+ * removing its in-flight record, so a record that vanishes between the listing and the read
+ * belongs to a call that finished, and its line is in the log read afterwards. A call seen in
+ * flight whose line is also in the log is reported once, as finished. A last line without its
+ * newline is an append still in progress and is left for the next read.
+ */
+export function readCallLog(logPath: string, fs: CallLogFs = nodeFs): CallLog {
   const dir = inflightDir(logPath);
-  const unfinished = existsSync(dir)
-    ? readdirSync(dir)
-        .filter((name) => name.endsWith(".json"))
-        .map((name) => JSON.parse(readFileSync(join(dir, name), "utf8")) as CallRecord)
-    : [];
-  return { calls, unfinished };
+  const inflight: CallRecord[] = [];
+  for (const name of unlessMissing(() => fs.readdir(dir), [] as string[])) {
+    if (!name.endsWith(".json")) continue;
+    const text = unlessMissing(() => fs.readFile(join(dir, name)), undefined);
+    if (text !== undefined) inflight.push(JSON.parse(text) as CallRecord);
+  }
+  const text = unlessMissing(() => fs.readFile(logPath), "");
+  const complete = text.slice(0, text.lastIndexOf("\n") + 1);
+  const calls = complete
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line) => JSON.parse(line) as CallRecord);
+  const finished = new Set(calls.map(callKey));
+  return { calls, unfinished: inflight.filter((r) => !finished.has(callKey(r))) };
+}
+
+function callKey(r: CallRecord): string {
+  return `${r.pid}/${r.startMs}`;
 }
