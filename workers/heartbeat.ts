@@ -17,7 +17,7 @@ const TOKEN_WAIT_MS = 60_000;
 let current: { token: string; seq: number } | undefined;
 let waiting: ((t: { token: string; seq: number }) => void)[] = [];
 let details: EndpointDetails | undefined;
-let loop: { controller: AbortController; done: Promise<void> } | undefined;
+let loop: { controller: AbortController; done: Promise<void>; heartbeat: HeartbeatLoop } | undefined;
 
 const tokens: TokenProvider = {
   async token() {
@@ -90,12 +90,12 @@ const port = openWorkerPort<ToHeartbeat, FromHeartbeat>(ToHeartbeat, async (msg)
       const heartbeat = new HeartbeatLoop({
         client,
         details: () => details,
-        fallbackRelay: msg.fallbackRelay ?? undefined,
+        placeholderRelay: msg.placeholderRelay ?? undefined,
         clock: { now: () => Date.now(), sleep: abortableSleep },
         onEvent: forward,
         log: (level, text) => port.log(level, text),
       });
-      loop = { controller, done: heartbeat.run(controller.signal) };
+      loop = { controller, done: heartbeat.run(controller.signal), heartbeat };
       return;
     }
     case "token":
@@ -103,6 +103,9 @@ const port = openWorkerPort<ToHeartbeat, FromHeartbeat>(ToHeartbeat, async (msg)
       return;
     case "endpoint":
       if (details) details = { ...details, addresses: msg.addresses, homeRelay: msg.homeRelay };
+      return;
+    case "resync":
+      loop?.heartbeat.resync();
       return;
     case "shutdown": {
       loop?.controller.abort();

@@ -160,12 +160,14 @@ export const ToHeartbeat = v.variant("type", [
     userAgent: v.string(),
     endpointId: EndpointIdHex,
     ...EndpointFields,
-    /** Published as homeRelay when neither the endpoint nor the Connector has one (the configured relay). */
-    fallbackRelay: v.nullable(v.string()),
+    /** The local Datum's declared placeholder relay, published while iroh reports none (docs/relays.md). */
+    placeholderRelay: v.nullable(v.string()),
     ...TokenFields,
   }),
   v.strictObject({ type: v.literal("token"), ...TokenFields }),
   v.strictObject({ type: v.literal("endpoint"), ...EndpointFields }),
+  /** Publish the connection details again now and stop waiting (the Connector exists, setup ended, a probe failed). */
+  v.strictObject({ type: v.literal("resync") }),
   Shutdown,
 ]);
 export type ToHeartbeat = v.InferOutput<typeof ToHeartbeat>;

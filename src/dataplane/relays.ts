@@ -36,3 +36,17 @@ export function relayUrls(env: Readonly<Record<string, string | undefined>>): { 
   if (fromEnv) return { ...parseRelayList(fromEnv), source: "env" };
   return { urls: [...DATUM_RELAYS], invalid: [], source: "default" };
 }
+
+/**
+ * The relay URL the local Datum declares as its stand-in (`DATUM_CONNECT_DEV_PLACEHOLDER_RELAY`):
+ * it runs no relay, so iroh never reports one, yet the Connector status needs a home relay. Only
+ * this declared URL may be published without iroh having reached it (docs/relays.md).
+ */
+export const PLACEHOLDER_RELAY_ENV = "DATUM_CONNECT_DEV_PLACEHOLDER_RELAY";
+
+export function placeholderRelay(env: Readonly<Record<string, string | undefined>>): string | null {
+  const declared = env[PLACEHOLDER_RELAY_ENV]?.trim();
+  if (!declared) return null;
+  const parsed = parseRelayList(declared);
+  return parsed.urls[0] ?? null;
+}

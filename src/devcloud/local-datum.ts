@@ -6,6 +6,7 @@
  * Everything binds loopback. The gateway needs iroh's native module; where it cannot load, the
  * control plane still runs and `env()` says so.
  */
+import { PLACEHOLDER_RELAY_ENV } from "../dataplane/relays.ts";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { DevCloudConfigPatch } from "./config.ts";
@@ -129,8 +130,10 @@ export async function startLocalDatum(options: LocalDatumOptions): Promise<Local
         DATUM_PLUGIN_API_VERSION: "1",
         DATUM_CONNECT_DIR: connectDir,
         // No relay runs here: iroh connects over loopback directly, and the Connector's homeRelay
-        // (a URL the CRD requires) names this placeholder.
+        // (a URL the CRD requires) names this placeholder, declared as one so the agent may
+        // publish it although iroh never reaches it (docs/relays.md).
         DATUM_CONNECT_RELAY_URLS: `${controlPlane.url}${PLACEHOLDER_RELAY_PATH}`,
+        [PLACEHOLDER_RELAY_ENV]: `${controlPlane.url}${PLACEHOLDER_RELAY_PATH}`,
         DATUMCTL_DOUBLE_STATE: double.statePath,
         DATUMCTL_DOUBLE_LOG: double.logPath,
         DATUM_DEV_CLOUD_ADMIN: `${controlPlane.url}/_dev`,

@@ -35,8 +35,11 @@ export type HeartbeatEvent =
 export interface HeartbeatOptions {
   readonly client: Pick<ControlPlaneClient, "list" | "get" | "patch" | "patchStatus">;
   readonly details: () => EndpointDetails | undefined;
-  /** Used when neither the endpoint nor the Connector has a home relay (DESIGN §6: local Datum). */
-  readonly fallbackRelay?: string | undefined;
+  /**
+   * The local Datum's declared placeholder relay, published while iroh reports none. Nothing else
+   * is ever published as a home relay but what iroh reported (docs/relays.md).
+   */
+  readonly placeholderRelay?: string | undefined;
   readonly clock: AbortableClock;
   readonly random?: () => number;
   readonly onEvent: (event: HeartbeatEvent) => void;
@@ -47,6 +50,7 @@ interface Cache {
   connector: string;
   lease?: string;
   leaseDurationS?: number;
+  /** The relay iroh last reported, kept while it briefly reports none. */
   homeRelay?: string;
   /** Serialized details of the last successful status patch. */
   lastDetails?: string;
@@ -81,10 +85,22 @@ export class HeartbeatLoop {
   #cache: Cache | undefined;
   #failures = 0;
   #lastRenewedAt: number | undefined;
+  #resyncRequested = false;
+  #wake: AbortController | undefined;
 
   constructor(options: HeartbeatOptions) {
     this.#o = options;
     this.#random = options.random ?? Math.random;
+  }
+
+  /**
+   * Publish the connection details again now, even if unchanged, and cut the current wait short:
+   * the session calls it once the tunnel's Connector exists, after setup, and after a failed
+   * public-URL probe (upstream-runtime §L.4).
+   */
+  resync(): void {
+    this.#resyncRequested = true;
+    this.#wake?.abort();
   }
 
   /** Run until `signal` aborts. Never throws for control-plane trouble: it backs off and retries. */
@@ -99,10 +115,18 @@ export class HeartbeatLoop {
         if (err instanceof Stale) this.#cache = undefined;
         waitMs = this.#failed(err);
       }
+      if (this.#resyncRequested) continue; // asked for while this pass ran: go again at once
+      const wake = new AbortController();
+      this.#wake = wake;
+      const onAbort = () => wake.abort();
+      signal.addEventListener("abort", onAbort, { once: true });
       try {
-        await this.#o.clock.sleep(waitMs, signal);
+        await this.#o.clock.sleep(waitMs, wake.signal);
       } catch {
-        return;
+        if (signal.aborted) return;
+      } finally {
+        signal.removeEventListener("abort", onAbort);
+        this.#wake = undefined;
       }
     }
   }
@@ -121,7 +145,10 @@ export class HeartbeatLoop {
   /** One pass of §D.3; returns how long to wait before the next. */
   async #iteration(): Promise<number> {
     const details = this.#o.details();
+    const resync = this.#resyncRequested;
+    this.#resyncRequested = false;
     if (!details) throw new StepError("endpoint", "the data plane has not reported its endpoint yet");
+    if (resync && this.#cache) this.#cache.lastDetails = undefined;
     const cache = this.#cache ?? (await this.#resolve(details.endpointId));
 
     if (cache.lease === undefined) {
@@ -132,7 +159,7 @@ export class HeartbeatLoop {
       cache.lease = lease;
     }
 
-    const homeRelay = details.homeRelay ?? cache.homeRelay ?? this.#o.fallbackRelay;
+    const homeRelay = details.homeRelay ?? cache.homeRelay ?? this.#o.placeholderRelay;
     const wanted = connectionDetails(details, homeRelay ?? undefined);
     if (!wanted) throw new StepError("details", "missing home relay");
     const serialized = JSON.stringify(wanted);
@@ -140,7 +167,7 @@ export class HeartbeatLoop {
       try {
         await this.#o.client.patchStatus("Connector", cache.connector, { status: { connectionDetails: wanted } });
         cache.lastDetails = serialized;
-        cache.homeRelay = wanted.publicKey?.homeRelay;
+        if (details.homeRelay) cache.homeRelay = details.homeRelay;
         this.#o.onEvent({ type: "patched", at: this.#o.clock.now() });
       } catch (err) {
         if (isNotFound(err)) throw new Stale(`connector ${cache.connector} no longer exists`);
@@ -191,8 +218,8 @@ export class HeartbeatLoop {
     const cache: Cache = { connector: first.metadata.name };
     const lease = first.status?.leaseRef?.name;
     if (lease) cache.lease = lease;
-    const relay = first.status?.connectionDetails?.publicKey?.homeRelay;
-    if (relay) cache.homeRelay = relay;
+    // The relay in the Connector's status is not taken over: it may be a previous run's, which
+    // iroh has not reached this time (upstream-runtime §L.4: never publish a guess).
     this.#cache = cache;
     this.#o.onEvent({ type: "resolved", connector: cache.connector, lease: cache.lease });
     return cache;

@@ -41,6 +41,7 @@ function unitEnv(extra: Record<string, string> = {}): Record<string, string> {
     DATUM_CONNECT_DIR: h.stateDir,
     DATUM_CREDENTIALS_HELPER: datum.env.DATUM_CREDENTIALS_HELPER as string,
     DATUM_CONNECT_RELAY_URLS: datum.env.DATUM_CONNECT_RELAY_URLS as string,
+    DATUM_CONNECT_DEV_PLACEHOLDER_RELAY: datum.env.DATUM_CONNECT_DEV_PLACEHOLDER_RELAY as string,
     DATUM_CONNECT_PUBLIC_URL: datum.env.DATUM_CONNECT_PUBLIC_URL as string,
     NO_COLOR: "1",
     ...extra,

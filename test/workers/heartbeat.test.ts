@@ -57,7 +57,7 @@ function startMessage(): ToHeartbeat {
     endpointId,
     addresses: ADDRESSES,
     homeRelay: null,
-    fallbackRelay: relay,
+    placeholderRelay: relay,
     token: current.token,
     seq: current.seq,
   };

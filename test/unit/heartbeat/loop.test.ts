@@ -266,12 +266,64 @@ describe("HeartbeatLoop", () => {
     ]);
   });
 
-  test("without a home relay of its own the endpoint publishes the Connector's current one", async () => {
+  test("iroh reports no relay: nothing is published, not even the relay already in the Connector's status", async () => {
     const p = newProject();
     const { connector } = await withTunnel(p);
+    expect((await p.client.get("Connector", connector))?.status?.connectionDetails?.publicKey?.homeRelay).toBe(RELAY);
     const r = await runLoop(p, { stopAfter: 1, details: () => ({ ...p.details, homeRelay: null }) });
-    const [patch] = patchesTo(r.sent, `/connectors/${connector}/status`);
-    expect(patch?.json).toEqual({ status: { connectionDetails: connectionDetails(p.details, RELAY) } } as never);
+    expect(patchesTo(r.sent, `/connectors/${connector}/status`)).toEqual([]);
+    expect(r.events.map((e) => e.type)).toEqual(["resolved", "failed"]);
+    expect(r.events[1]).toMatchObject({ type: "failed", step: "details", message: "missing home relay" });
+  });
+
+  test("iroh reports no relay but the local Datum declared a placeholder: the placeholder is published", async () => {
+    const p = newProject();
+    const { connector } = await withTunnel(p);
+    const placeholder = "http://127.0.0.1:9/_dev/relay/";
+    const controller = new AbortController();
+    const clock = new LoopClock(Date.now(), 1, controller, () => undefined);
+    const mark = cp.cloud.requests.entries().at(-1)?.seq ?? 0;
+    await new HeartbeatLoop({
+      client: p.client,
+      details: () => ({ ...p.details, homeRelay: null }),
+      placeholderRelay: placeholder,
+      clock,
+      random: () => 0,
+      onEvent: () => undefined,
+      log: () => undefined,
+    }).run(controller.signal);
+    const sent = cp.cloud.requests.entries().filter((r) => r.project === p.project && r.seq > mark);
+    const [patch] = patchesTo(sent, `/connectors/${connector}/status`);
+    expect(patch?.json).toEqual({ status: { connectionDetails: connectionDetails(p.details, placeholder) } } as never);
+  });
+
+  test("resync re-patches unchanged details at once and cuts the wait short", async () => {
+    const p = newProject();
+    const { connector } = await withTunnel(p);
+    const controller = new AbortController();
+    let loop: HeartbeatLoop | undefined;
+    const sleeps: number[] = [];
+    // A clock whose first sleep only ends when resync wakes it.
+    const clock: AbortableClock = {
+      now: () => Date.now(),
+      sleep: (ms, signal) =>
+        new Promise((resolve, reject) => {
+          sleeps.push(ms);
+          if (sleeps.length >= 2) {
+            controller.abort();
+            return resolve();
+          }
+          signal.addEventListener("abort", () => reject(new Error("woken")), { once: true });
+          queueMicrotask(() => loop?.resync());
+        }),
+    };
+    const mark = cp.cloud.requests.entries().at(-1)?.seq ?? 0;
+    loop = new HeartbeatLoop({ client: p.client, details: () => p.details, clock, random: () => 0, onEvent: () => undefined, log: () => undefined });
+    await loop.run(controller.signal);
+    const sent = cp.cloud.requests.entries().filter((r) => r.project === p.project && r.seq > mark);
+    // Same details twice: without the resync the second pass would skip the patch.
+    expect(patchesTo(sent, `/connectors/${connector}/status`)).toHaveLength(2);
+    expect(sleeps).toHaveLength(2);
   });
 
   test("a deleted Lease drops the cache; the next round resolves the Connector again", async () => {
