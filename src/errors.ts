@@ -20,20 +20,26 @@ export const Exit = {
 export type ExitCode = (typeof Exit)[keyof typeof Exit];
 
 /** Stable machine-readable codes for `--error-format json|yaml` (datumctl's envelope `error.code`). */
-export type ErrorCode =
-  | "usage"
-  | "rejected"
-  | "not_found"
-  | "conflict"
-  | "malformed"
-  | "unreachable"
-  | "provisioning"
-  | "not_authenticated"
-  | "forbidden"
-  | "config"
-  | "quota"
-  | "unsupported_platform"
-  | "internal";
+export const ERROR_CODES = [
+  "usage",
+  "rejected",
+  "not_found",
+  "conflict",
+  "malformed",
+  "unreachable",
+  "provisioning",
+  "not_authenticated",
+  "forbidden",
+  "config",
+  "quota",
+  "unsupported_platform",
+  "internal",
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === "string" && (ERROR_CODES as readonly string[]).includes(value);
+}
 
 export class CliError extends Error {
   constructor(

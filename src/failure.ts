@@ -1,20 +1,22 @@
 /**
  * Pure rendering of a failure into an exit code and stderr lines (STYLE practice 2), tested by a
  * table. Our `CliError`s carry their code and hint; citty's usage errors (name `CLIError`) are
- * misuse (exit 2); anything else is a bug: exit 1 with the message, and the stack under `--verbose`.
+ * misuse (exit 2) with a hint, never a help dump; anything else is a bug: exit 1 with the message,
+ * and the stack under `CONSOLA_LEVEL=4`.
  */
-import { CliError, Exit, type ErrorCode } from "./errors.ts";
+import { CliError, Exit, UsageError, type ErrorCode } from "./errors.ts";
 
 export const ERROR_FORMATS = ["human", "json", "yaml"] as const;
 export type ErrorFormat = (typeof ERROR_FORMATS)[number];
+/** `--error-format`'s line in every `--help` and in completion. */
+export const ERROR_FORMAT_DESCRIPTION = "How errors are printed on stderr (json/yaml: datumctl's envelope, every stderr line machine-readable)";
 
 export interface Failure {
   readonly code: number;
   readonly lines: readonly string[];
-  /** Print the command's usage before the error (flag-parse errors, Cobra style). */
-  readonly showUsage: boolean;
 }
 
+/** datumctl's envelope (datumctl-contract §2.5), keys in its order; empty ones are left out. */
 interface Envelope {
   code: ErrorCode;
   message: string;
@@ -29,19 +31,36 @@ export function stripAnsi(text: string): string {
   return text.replace(/\u001B\[[0-9;]*m/g, "");
 }
 
-function envelopeOf(err: unknown): { envelope: Envelope; exit: number; showUsage: boolean } {
+/**
+ * citty's own parse errors ("Invalid value for argument: --output (xml). Expected one of: …",
+ * "Missing required argument: --name") as our usage error: a plain message and a hint, never the
+ * whole help text in front of it. `command` is the command's display path, for the `--help` hint.
+ */
+export function cittyUsageError(err: Error, command?: string): UsageError {
+  const text = stripAnsi(err.message).trim();
+  const help = command ? `run '${command} --help' for usage` : undefined;
+  const invalid = /^Invalid value for argument: (\S+) \((.*)\)\. Expected one of: (.*?)\.?$/.exec(text);
+  if (invalid) return new UsageError(`invalid ${invalid[1]} "${invalid[2]}"`, `use one of: ${invalid[3]}`);
+  const missing = /^Missing required (?:positional )?argument: (\S+?)\.?$/.exec(text);
+  if (missing) return new UsageError(`${missing[1]} is required`, help);
+  return new UsageError(lowerFirst(text).replace(/\.$/, ""), help);
+}
+
+export function isCittyError(err: unknown): err is Error {
+  return err instanceof Error && err.name === "CLIError";
+}
+
+function envelopeOf(err: unknown): { envelope: Envelope; exit: number } {
+  if (isCittyError(err)) err = cittyUsageError(err);
   if (err instanceof CliError) {
-    const envelope: Envelope = { code: err.code, message: err.message, retryable: err.retryable };
-    if (err.hint) envelope.hint = err.hint;
-    if (err.details) envelope.details = err.details;
-    return { envelope, exit: err.exit, showUsage: false };
-  }
-  if (err instanceof Error && err.name === "CLIError") {
-    return {
-      envelope: { code: "usage", message: lowerFirst(stripAnsi(err.message)).replace(/\.$/, ""), retryable: false },
-      exit: Exit.usage,
-      showUsage: true,
+    const envelope: Envelope = {
+      code: err.code,
+      message: err.message,
+      ...(err.hint ? { hint: err.hint } : {}),
+      retryable: err.retryable,
+      ...(err.details ? { details: err.details } : {}),
     };
+    return { envelope, exit: err.exit };
   }
   const message = err instanceof Error ? err.message : String(err);
   const envelope: Envelope = {
@@ -53,7 +72,7 @@ function envelopeOf(err: unknown): { envelope: Envelope; exit: number; showUsage
   if (err instanceof Error && err.stack && process.env.CONSOLA_LEVEL && Number(process.env.CONSOLA_LEVEL) >= 4) {
     envelope.details = err.stack;
   }
-  return { envelope, exit: Exit.runtime, showUsage: false };
+  return { envelope, exit: Exit.runtime };
 }
 
 function lowerFirst(text: string): string {
@@ -61,19 +80,19 @@ function lowerFirst(text: string): string {
 }
 
 export function describeFailure(err: unknown, format: ErrorFormat = "human"): Failure {
-  const { envelope, exit, showUsage } = envelopeOf(err);
+  const { envelope, exit } = envelopeOf(err);
   switch (format) {
     case "json":
-      return { code: exit, lines: [JSON.stringify({ error: envelope })], showUsage: false };
+      return { code: exit, lines: [JSON.stringify({ error: envelope })] };
     case "yaml": {
       const text = Bun.YAML.stringify({ error: envelope }, null, 2).trimEnd();
-      return { code: exit, lines: text.split("\n"), showUsage: false };
+      return { code: exit, lines: text.split("\n") };
     }
     case "human": {
       const lines = [`error: ${envelope.message}`];
       if (envelope.hint) lines.push(`hint: ${envelope.hint}`);
       if (envelope.details && exit === Exit.runtime) lines.push(envelope.details);
-      return { code: exit, lines, showUsage };
+      return { code: exit, lines };
     }
   }
 }

@@ -5,7 +5,7 @@
  * through the pure `describeFailure`.
  */
 import { renderUsage, runCommand, type ArgsDef, type CommandDef } from "citty";
-import { describeFailure, ERROR_FORMATS, stripAnsi, type ErrorFormat } from "./failure.ts";
+import { cittyUsageError, describeFailure, ERROR_FORMAT_DESCRIPTION, ERROR_FORMATS, isCittyError, stripAnsi, type ErrorFormat } from "./failure.ts";
 import { resolveCommand, unknownFlags, type ResolvedCommand } from "./commands/resolve.ts";
 import { root } from "./commands/root.ts";
 import { UsageError } from "./errors.ts";
@@ -39,19 +39,30 @@ export function extractErrorFormat(argv: readonly string[]): { format: ErrorForm
   return invalid === undefined ? { format, rest } : { format, rest, invalid };
 }
 
+/** The flags every command takes (pulled out of argv before citty sees it): shown in every `--help`. */
+export const GLOBAL_OPTIONS_HELP = ["GLOBAL OPTIONS", "", `  --error-format=<${ERROR_FORMATS.join("|")}>    ${ERROR_FORMAT_DESCRIPTION} (Default: human)`];
+
 /** citty's usage text, without colour unless the stream is a terminal (citty only checks NO_COLOR/CI). */
 async function usageOf(resolved: ResolvedCommand, color: boolean): Promise<string> {
   const text = await renderUsage(resolved.cmd as CommandDef<ArgsDef>, resolved.parent as CommandDef<ArgsDef> | undefined);
   const plain = color && !process.env.NO_COLOR ? text : stripAnsi(text);
-  return `${plain.split("\n").map((line) => line.trimEnd()).join("\n")}\n`;
-}
-
-function writeLines(lines: readonly string[]): void {
-  for (const line of lines) process.stderr.write(`${line}\n`);
+  const lines = plain.split("\n").map((line) => line.trimEnd());
+  while (lines.length > 0 && lines.at(-1) === "") lines.pop();
+  return `${[...lines, "", ...GLOBAL_OPTIONS_HELP].join("\n")}\n`;
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
   const { format, rest, invalid } = extractErrorFormat(argv);
+  // Under json/yaml every stderr line is machine-readable, the envelope last (src/stderr-format.ts).
+  const structured =
+    invalid === undefined && format !== "human"
+      ? (await import("./stderr-format.ts")).installStructuredStderr(format, (await import("./log.ts")).log)
+      : undefined;
+  const writeLines = (lines: readonly string[]) => {
+    const text = lines.map((line) => `${line}\n`).join("");
+    if (structured) structured.raw(text);
+    else process.stderr.write(text);
+  };
   if (invalid !== undefined) {
     const failure = describeFailure(
       new UsageError(`invalid --error-format "${invalid}"`, `use one of: ${ERROR_FORMATS.join(", ")}`),
@@ -88,10 +99,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     await runCommand(root, { rawArgs: rest });
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (err) {
-    const failure = describeFailure(err, format);
-    if (failure.showUsage && resolved && format === "human") {
-      process.stderr.write(await usageOf(resolved, process.stderr.isTTY === true));
-    }
+    // citty's parse errors get a `--help` hint, not the whole help text in front of them.
+    const failure = describeFailure(isCittyError(err) ? cittyUsageError(err, resolved?.path.join(" ")) : err, format);
     writeLines(failure.lines);
     return failure.code;
   }

@@ -4,6 +4,7 @@
  * walk the same tree. citty's own parser silently accepts unknown flags.
  */
 import type { ArgDef, ArgsDef, CommandDef, CommandMeta, Resolvable, SubCommandsDef } from "citty";
+import { ERROR_FORMAT_DESCRIPTION, ERROR_FORMATS } from "../failure.ts";
 
 /** Any command, whatever its args (citty's `CommandDef` is invariant in them). */
 // biome-ignore lint/suspicious/noExplicitAny: the tree holds commands of every argument shape
@@ -92,6 +93,9 @@ export async function flagTable(cmd: AnyCommand): Promise<Map<string, FlagInfo>>
     for (const a of aliases) table.set(a.length === 1 ? `-${a}` : `--${a}`, { def, canonical });
     if (def.type === "boolean") table.set(`--no-${kebab(name)}`, { def, canonical });
   }
+  // Global: `main` pulls it out of argv before any command sees it; listed here for completion.
+  table.set("--error-format", { def: { type: "enum", options: [...ERROR_FORMATS], description: ERROR_FORMAT_DESCRIPTION }, canonical: "--error-format" });
+  table.set("--error_format", { def: { type: "enum", options: [...ERROR_FORMATS] }, canonical: "--error-format" });
   table.set("--help", { def: { type: "boolean" }, canonical: "--help" });
   table.set("-h", { def: { type: "boolean" }, canonical: "--help" });
   return table;

@@ -56,6 +56,8 @@ export interface ControlPlaneClientOptions {
   readonly sleep?: Sleep;
   /** Where one-line progress notices go (the quota-check wait); stderr by default. */
   readonly notice?: (line: string) => void;
+  /** Where debug lines go (list items skipped as unreadable); nowhere by default. */
+  readonly debug?: (line: string) => void;
   /** Cancels the call in flight and any retry wait. */
   readonly signal?: AbortSignal;
   /** The fetch implementation underneath ofetch (tests inject one). */
@@ -112,6 +114,7 @@ export class ControlPlaneClient {
   readonly #budget: TransientBudget;
   readonly #sleep: Sleep;
   readonly #notice: (line: string) => void;
+  readonly #debug: (line: string) => void;
   readonly #signal: AbortSignal | undefined;
   readonly #userAgent: string;
 
@@ -131,6 +134,7 @@ export class ControlPlaneClient {
     this.#budget = options.budget ?? DEFAULT_TRANSIENT_BUDGET;
     this.#sleep = options.sleep ?? realSleep;
     this.#notice = options.notice ?? ((line) => process.stderr.write(`${line}\n`));
+    this.#debug = options.debug ?? (() => undefined);
     this.#signal = options.signal;
     this.#userAgent = options.userAgent ?? userAgent();
   }
@@ -151,8 +155,16 @@ export class ControlPlaneClient {
       .join(",");
     if (selector) query.fieldSelector = selector;
     const answer = await this.#call(ctx, { method: "GET", path: resourcePath(Kinds[kind]), query });
-    const list = this.#parse(ctx, listOf(SchemaOf[kind]), answer.body) as { items: KindObject<K>[] };
-    return list.items;
+    // Item by item: one object this version cannot read (someone else's) is
+    // skipped and said at debug level, never a failure of the whole listing.
+    const list = this.#parse(ctx, listOf(v.unknown()), answer.body);
+    const items: KindObject<K>[] = [];
+    for (const item of list.items) {
+      const parsed = v.safeParse(SchemaOf[kind], item);
+      if (parsed.success) items.push(parsed.output as KindObject<K>);
+      else this.#debug(`skipping ${Kinds[kind].kind} ${itemName(item)} in the listing: unreadable (${v.summarize(parsed.issues).replace(/\n/g, "; ")})`);
+    }
+    return items;
   }
 
   /** POST a new object (`apiVersion`/`kind` are filled in when absent). */
@@ -303,6 +315,13 @@ function networkFailure(err: unknown, timeoutMs: number): Failure {
   const code = inner instanceof Error ? (inner as Error & { code?: unknown }).code : undefined;
   const message = inner instanceof Error ? inner.message : String(inner);
   return typeof code === "string" ? { type: "network", code, message } : { type: "network", message };
+}
+
+/** `tunnel-abc`, or `<unnamed>` for an item without a readable name. */
+function itemName(item: unknown): string {
+  const metadata = typeof item === "object" && item !== null ? (item as { metadata?: unknown }).metadata : undefined;
+  const name = typeof metadata === "object" && metadata !== null ? (metadata as { name?: unknown }).name : undefined;
+  return typeof name === "string" && name !== "" ? name : "<unnamed>";
 }
 
 function metadataName(body: Record<string, unknown>): string | undefined {

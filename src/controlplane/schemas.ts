@@ -6,6 +6,11 @@
  * (ports, IP addresses, relay URLs, list sizes), are checked here too, so the local Datum validates
  * writes with exactly these schemas. `test/unit/controlplane/crd-conformance.test.ts` holds them
  * against the CRDs.
+ *
+ * They are no stricter than the CRDs: a project holds objects no tunnel agent wrote (HTTPProxies
+ * with `instance` backends or redirect-only rules, other connector classes, any advertisement
+ * shape), and reading one must never fail. Whether an object is one of
+ * ours is decided elsewhere (`tunnel/objects.ts` `tunnelShape`).
  */
 import { isIP } from "node:net";
 import * as v from "valibot";
@@ -120,7 +125,8 @@ export type Connector = v.InferOutput<typeof Connector>;
 export const AdvertisementPort = v.looseObject({
   name: Str,
   port: v.pipe(Int, v.minValue(1), v.maxValue(65535)),
-  protocol: v.picklist(["TCP", "UDP"]),
+  // The CRD defaults it to TCP and allows any string.
+  protocol: Str,
 });
 
 export const AdvertisementSpec = v.looseObject({
@@ -165,11 +171,21 @@ export type ConnectorClass = v.InferOutput<typeof ConnectorClass>;
 
 // ---------- HTTPProxy (networking.datumapis.com/v1alpha) ----------
 
-export const HTTPProxyBackend = v.looseObject({
-  endpoint: v.pipe(Str, v.minLength(1)),
-  connector: v.optional(v.nullable(v.looseObject({ name: Str }))),
-  filters: v.optional(v.nullable(v.array(v.looseObject({})))),
-});
+const present = (value: unknown): boolean => value !== undefined && value !== null;
+
+/** The CRD: "endpoint is required unless instance is set, and instance is mutually exclusive with endpoint and connector". */
+export const HTTPProxyBackend = v.pipe(
+  v.looseObject({
+    endpoint: v.optional(v.nullable(v.pipe(Str, v.minLength(1)))),
+    connector: v.optional(v.nullable(v.looseObject({ name: Str }))),
+    instance: v.optional(v.nullable(v.looseObject({ name: Str, port: v.pipe(Int, v.minValue(1), v.maxValue(65535)) }))),
+    filters: v.optional(v.nullable(v.array(v.looseObject({})))),
+  }),
+  v.check(
+    (b) => (present(b.instance) ? !present(b.endpoint) && !present(b.connector) : present(b.endpoint)),
+    "endpoint is required unless instance is set, and instance is mutually exclusive with endpoint and connector",
+  ),
+);
 
 export const HTTPProxyRule = v.looseObject({
   name: v.optional(v.nullable(Str)),

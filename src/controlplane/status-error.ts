@@ -6,7 +6,7 @@
  * attempt (a stale token, the operator's quota-check timeout, a transient outage) or final, and if
  * final, which `CliError` the user sees. Only 401 means "refresh the token": a 403 is RBAC or quota
  * and must never be treated as a login problem (§J.15). Of the quota admission's 403s only
- * exhaustion is final; the others ask to be tried again (§L.5, `quotaAnswerOf`).
+ * exhaustion is final; the others ask to be tried again (`quotaAnswerOf`).
  */
 import * as v from "valibot";
 import { type CliError, Malformed, NotAuthenticated, Rejected, Unreachable } from "../errors.ts";
@@ -44,7 +44,7 @@ export type Classification =
   | { readonly type: "final"; readonly error: CliError };
 
 /**
- * What the quota admission said in a 403 (upstream-runtime §C.8, §L.5), by the stable phrases of
+ * What the quota admission said in a 403, by the stable phrases of
  * milo's messages. The retryable ones are matched first: "still cleaning up" quotes the denied
  * claim's message, which names the exhaustion, yet only asks to try again in a few seconds.
  */
@@ -260,7 +260,7 @@ export function unreachable(ctx: CallContext, attempts: number, detail: string):
   );
 }
 
-/** The quota admission kept answering a retryable 403 past its ~15 s window (§C.8, §L.5): the platform's own words. */
+/** The quota admission kept answering a retryable 403 past its ~15 s window: the platform's own words. */
 export function quotaCheckExhausted(ctx: CallContext, attempts: number, message: string, detail: string): Unreachable {
   return new Unreachable(
     `The quota check for ${operationLabel(ctx)} did not succeed after ${attempts} ${attempts === 1 ? "attempt" : "attempts"}: ${message}`,

@@ -21,7 +21,17 @@ export const DAEMON_ENV = "DATUM_CONNECT_DAEMON";
 export type DetachOutcome =
   | { readonly outcome: "ready"; readonly pid: number; readonly state: RunState }
   | { readonly outcome: "provisioning"; readonly pid: number; readonly state: RunState | undefined }
-  | { readonly outcome: "failed"; readonly pid: number; readonly exit: number; readonly message: string; readonly hint?: string; readonly state: RunState | undefined };
+  | {
+      readonly outcome: "failed";
+      readonly pid: number;
+      readonly exit: number;
+      readonly message: string;
+      readonly hint?: string;
+      /** The child's error code and wrapped cause, for the parent's `--error-format json|yaml` envelope. */
+      readonly code?: string;
+      readonly details?: string;
+      readonly state: RunState | undefined;
+    };
 
 export interface DetachOptions {
   /** Arguments after the executable (e.g. `tunnel listen --name x --endpoint …`). */
@@ -87,6 +97,8 @@ export async function startDetached(o: DetachOptions): Promise<DetachOutcome> {
           exit: state.exitCode ?? exitCode ?? 1,
           message: err?.message ?? "the tunnel stopped before it was ready",
           ...(err?.hint ? { hint: err.hint } : {}),
+          ...(err?.code ? { code: err.code } : {}),
+          ...(err?.details ? { details: err.details } : {}),
           state,
         };
       }

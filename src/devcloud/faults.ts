@@ -8,7 +8,7 @@ import * as v from "valibot";
 import { qualifiedResource } from "./status.ts";
 
 /**
- * The quota admission's answers (upstream-runtime §C.8, §L.5): real exhaustion, the three retryable
+ * The quota admission's answers: real exhaustion, the three retryable
  * ones (the claim wait timed out, an internal error, a denied claim not yet cleaned up), and a
  * policy the platform itself got wrong.
  */
@@ -37,7 +37,7 @@ export const FaultRuleInput = v.pipe(
     /** Raw body instead of a Status (e.g. malformed JSON, a gateway's HTML page). */
     body: v.optional(v.string()),
     contentType: v.optional(v.string()),
-    /** 403 with the platform's exact text for this request's object (upstream-runtime §C.8, §L.5). */
+    /** 403 with the platform's exact text for this request's object. */
     quota: v.optional(v.picklist(QUOTA_ANSWERS)),
     /** Let this many matching requests through before the rule starts to apply ("5xx on the Nth"). */
     skip: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
@@ -147,8 +147,8 @@ function matches(rule: FaultRule, request: FaultRequest): boolean {
 }
 
 /**
- * The platform's quota 403 texts. Exhaustion is the app's test fixture (upstream-runtime §C.8); the
- * others are milo's admission plugin wording (§L.5): the agent retries the three transient ones.
+ * The platform's quota 403 texts. Exhaustion is the app's test fixture; the
+ * others are the quota admission plugin's wording: the agent retries the three transient ones.
  */
 export function quotaMessage(kind: QuotaAnswer, plural: string, group: string, name: string): string {
   const subject = plural ? `${qualifiedResource(plural, group)} "${name}" is forbidden: ` : "forbidden: ";

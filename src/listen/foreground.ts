@@ -77,6 +77,11 @@ function notifying(inner: ListenReporter, notifier: ServiceNotifier): ListenRepo
   });
 }
 
+/** A daemon's log is read later, by someone who stops it with a command, not with Ctrl+C. */
+function daemonStopHint(name: string | undefined, scope: Scope): string {
+  return name === undefined ? "Stop it with SIGTERM." : `Stop it with: tunnel stop --name ${name}${scope === "system" ? " --system" : ""}`;
+}
+
 export async function runForeground(o: ForegroundOptions): Promise<void> {
   const root = stateRoot(o.scope);
   // Attached before any tagged logger exists: consola copies reporters into children when made.
@@ -112,7 +117,7 @@ export async function runForeground(o: ForegroundOptions): Promise<void> {
     if (o.name !== undefined && cfg && o.configCreated) await writeTunnelConfig(tunnelFiles(dir).config, cfg);
     const runPath = tunnelFiles(dir).run;
     let inner: ListenReporter = o.fileLogs
-      ? new PlainReporter((line) => log.info(line), (line) => log.info(line))
+      ? new PlainReporter((line) => log.info(line), (line) => log.info(line), daemonStopHint(o.name, o.scope))
       : reporterFor(o.output, process.stderr.isTTY === true);
     if (o.notifier) inner = notifying(inner, o.notifier);
     const health = o.health ?? cfg?.health ?? null;
@@ -136,7 +141,9 @@ export async function runForeground(o: ForegroundOptions): Promise<void> {
       {
         endpoint: o.endpoint ?? cfg?.endpoint,
         id: o.id,
-        label: o.label ?? cfg?.label ?? undefined,
+        // Only an explicit --label changes a label; tunnel.yaml's is for creating the tunnel.
+        label: o.label,
+        createLabel: cfg?.label ?? undefined,
         yes: o.yes,
         confirm: o.confirm,
       },
@@ -162,6 +169,8 @@ export async function runForeground(o: ForegroundOptions): Promise<void> {
       await recorder.finish("failed", exit, {
         message: (failure.lines[0] ?? "error").replace(/^error: /, ""),
         ...(err instanceof CliError && err.hint ? { hint: err.hint } : {}),
+        ...(err instanceof CliError ? { code: err.code } : {}),
+        ...(err instanceof CliError && err.details ? { details: err.details } : {}),
         exit,
         at: new Date().toISOString(),
       });

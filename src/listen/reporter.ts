@@ -59,6 +59,8 @@ export class PlainReporter implements ListenReporter {
   constructor(
     protected readonly err: Write = stderrLine,
     protected readonly out: Write = stdoutLine,
+    /** What to say once ready about stopping: a terminal's Ctrl+C, or a daemon's `tunnel stop`. */
+    private readonly stopHint: string = "Press Ctrl+C to stop...",
   ) {}
 
   endpointId(id: string): void {
@@ -116,7 +118,7 @@ export class PlainReporter implements ListenReporter {
 
   ready(_t: TunnelSummary, urls: readonly string[], _endpointId: string, elapsedMs: number): void {
     for (const url of urls) this.out(readyLine(elapsedMs, url));
-    this.err("Press Ctrl+C to stop...");
+    this.err(this.stopHint);
   }
 
   notice(line: string): void {

@@ -43,7 +43,10 @@ export const ORIGIN_PROBE_BUDGET_MS = 5_000;
 export interface ListenRequest {
   readonly endpoint?: string | undefined;
   readonly id?: string | undefined;
+  /** An explicit `--label`: the only thing that may change an existing tunnel's label. */
   readonly label?: string | undefined;
+  /** The label a tunnel gets if this run creates it (a named tunnel's `tunnel.yaml`); never applied to an existing one. */
+  readonly createLabel?: string | undefined;
   /** Accept label changes without asking. */
   readonly yes: boolean;
   /** Ask the user a yes/no question (only on a terminal); undefined = not interactive. */
@@ -282,7 +285,7 @@ export class ListenSession {
     }
     if (!existing) {
       const endpoint = normalizeEndpoint(req.endpoint as string);
-      const tunnel = await service.create({ label: req.label ?? (req.endpoint as string).trim(), endpoint, details });
+      const tunnel = await service.create({ label: req.label ?? req.createLabel ?? (req.endpoint as string).trim(), endpoint, details });
       return { tunnel, kind: "created" };
     }
     if (req.label === undefined || req.label === existing.label) return { tunnel: existing, kind: "found" };

@@ -20,6 +20,9 @@ export type RunPhase = v.InferOutput<typeof RunPhase>;
 export const RunError = v.object({
   message: Str,
   hint: v.optional(Str),
+  /** The `--error-format json` envelope's `code` and `details`, so a `--detach` parent can relay them. */
+  code: v.optional(Str),
+  details: v.optional(Str),
   exit: Num,
   at: Str,
 });

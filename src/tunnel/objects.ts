@@ -99,6 +99,31 @@ export function proxyLabel(proxy: HTTPProxy): string {
   return proxy.metadata.annotations?.[LABEL_ANNOTATION] ?? proxy.metadata.name ?? "";
 }
 
+/** An HTTPProxy is a tunnel, or why not: the reason goes into a debug line or a rejection. */
+export type TunnelShape =
+  | { readonly tunnel: true; readonly endpoint: string; readonly connectorName: string }
+  | { readonly tunnel: false; readonly reason: string };
+
+/**
+ * Whether an HTTPProxy is a tunnel: named `tunnel-*` and shaped as a tunnel
+ * agent writes it, exactly one backend across its rules (other rules only redirect), and that
+ * backend an endpoint reached through a Connector. Anything else in the project (an `instance`
+ * backend, a second backend, a plain FQDN backend, no backend at all) is someone else's: listings
+ * skip it and commands refuse to rewrite it.
+ */
+export function tunnelShape(proxy: HTTPProxy): TunnelShape {
+  const name = proxy.metadata.name ?? "";
+  if (!name.startsWith(TUNNEL_NAME_PREFIX)) return { tunnel: false, reason: `not named ${TUNNEL_NAME_PREFIX}*` };
+  const backends = proxy.spec.rules.flatMap((rule) => rule.backends ?? []);
+  if (backends.length === 0) return { tunnel: false, reason: "it has no backend" };
+  if (backends.length > 1) return { tunnel: false, reason: `it has ${backends.length} backends; a tunnel has one` };
+  const backend = backends[0] as (typeof backends)[number];
+  if (backend.instance) return { tunnel: false, reason: "its backend is an instance, not an endpoint" };
+  if (!backend.endpoint) return { tunnel: false, reason: "its backend has no endpoint" };
+  if (!backend.connector?.name) return { tunnel: false, reason: "its backend does not go through a Connector" };
+  return { tunnel: true, endpoint: normalizeEndpoint(backend.endpoint), connectorName: backend.connector.name };
+}
+
 /** The first backend's endpoint of the first rule with backends, normalized. */
 export function proxyEndpoint(proxy: HTTPProxy): string {
   const backend = proxy.spec.rules.find((rule) => rule.backends?.length)?.backends?.[0];

@@ -36,9 +36,10 @@ import {
   proxyEndpoint,
   proxyLabel,
   proxyRules,
-  TUNNEL_NAME_PREFIX,
+  CONNECTOR_NAME_PREFIX,
   trafficProtectionEnabled,
   trafficProtectionPolicyBody,
+  tunnelShape,
 } from "./objects.ts";
 import { computeProgress, proxyHostnames, type TunnelProgress } from "./progress.ts";
 
@@ -180,16 +181,20 @@ export class TunnelService {
     ]);
     const adNames = new Set(ads.map((ad) => ad.metadata.name));
     const connectorsByName = new Map(connectors.map((c) => [c.metadata.name, c]));
-    const tunnels = proxies
-      .filter((p) => p.metadata.name?.startsWith(TUNNEL_NAME_PREFIX))
-      .map((p) => {
-        const connectorName = proxyConnectorName(p);
-        const connector = connectorName ? connectorsByName.get(connectorName) : undefined;
-        return summarize(p, adNames.has(p.metadata.name), connector, connectorName);
-      });
-    const referenced = new Set(tunnels.map((t) => t.connectorName));
+    // The project may hold HTTPProxies no tunnel agent wrote: skipped, never a failed listing.
+    const tunnels: TunnelSummary[] = [];
+    for (const p of proxies) {
+      const shape = tunnelShape(p);
+      if (!shape.tunnel) {
+        this.#log.debug(`skipping HTTPProxy ${p.metadata.name ?? "<unnamed>"}: not a tunnel (${shape.reason})`);
+        continue;
+      }
+      tunnels.push(summarize(p, adNames.has(p.metadata.name), connectorsByName.get(shape.connectorName), shape.connectorName));
+    }
+    // In use is in use, whoever's proxy routes through it; only an agent's own Connectors can be orphans.
+    const referenced = new Set(proxies.map(proxyConnectorName));
     const orphanedConnectors = connectors
-      .filter((c) => c.metadata.name && !isDeleting(c) && !referenced.has(c.metadata.name))
+      .filter((c) => c.metadata.name?.startsWith(CONNECTOR_NAME_PREFIX) && !isDeleting(c) && !referenced.has(c.metadata.name))
       .map((c) => {
         const deviceName = c.metadata.annotations?.[DEVICE_NAME_ANNOTATION];
         return { name: c.metadata.name ?? "", ready: connectorReady(c), ...(deviceName ? { deviceName } : {}) };
@@ -197,14 +202,14 @@ export class TunnelService {
     return { tunnels, orphanedConnectors };
   }
 
+  /** The tunnel, `undefined` when no such HTTPProxy exists; `Rejected` when one exists but is not a tunnel. */
   async get(id: string): Promise<TunnelSummary | undefined> {
-    if (!id.startsWith(TUNNEL_NAME_PREFIX)) return undefined;
     const proxy = await this.#client.get("HTTPProxy", id);
     if (!proxy) return undefined;
-    const connectorName = proxyConnectorName(proxy);
+    const { connectorName } = requireTunnel(proxy);
     const [ad, connector] = await Promise.all([
       this.#client.get("ConnectorAdvertisement", id),
-      connectorName ? this.#client.get("Connector", connectorName) : Promise.resolve(undefined),
+      this.#client.get("Connector", connectorName),
     ]);
     return summarize(proxy, ad !== undefined, connector, connectorName);
   }
@@ -322,6 +327,9 @@ export class TunnelService {
    * Connector, delete its advertisements and the Connector itself.
    */
   async delete(id: string): Promise<TunnelDeleteOutcome> {
+    // Someone else's HTTPProxy (and its namesake advertisement and policy) is not ours to delete.
+    const proxy = await this.#client.get("HTTPProxy", id);
+    if (proxy) requireTunnel(proxy);
     const ours = await this.findConnector(this.endpointId, { patchAnnotations: false });
     const proxyDeleted = await this.#client.delete("HTTPProxy", id);
     const advertisementDeleted = await this.#client.delete("ConnectorAdvertisement", id);
@@ -346,6 +354,7 @@ export class TunnelService {
   async #requireProxy(id: string): Promise<HTTPProxy> {
     const proxy = await this.#client.get("HTTPProxy", id);
     if (!proxy) throw tunnelNotFound(id);
+    requireTunnel(proxy);
     return proxy;
   }
 
@@ -523,6 +532,17 @@ function storedTarget(proxy: HTTPProxy, endpoint: string): Target {
       "give it a new one with 'tunnel update --endpoint host:port'",
     );
   }
+}
+
+/** The proxy's tunnel shape; `Rejected` (64) for an HTTPProxy no tunnel agent wrote, which commands never rewrite or delete. */
+function requireTunnel(proxy: HTTPProxy): { endpoint: string; connectorName: string } {
+  const shape = tunnelShape(proxy);
+  if (shape.tunnel) return shape;
+  throw new Rejected(
+    `HTTPProxy ${proxy.metadata.name ?? ""} is not a tunnel: ${shape.reason}`,
+    "tunnel commands manage only what 'datumctl connect tunnel list' shows; change this HTTPProxy with datumctl or kubectl",
+    "rejected",
+  );
 }
 
 function requireName(object: { metadata: { name?: string } }, kind: string): string {

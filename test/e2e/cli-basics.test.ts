@@ -38,7 +38,7 @@ describe("misuse exits 2 with an error line", () => {
   test.each([
     [["verson"], 'error: unknown command "verson" for "datumctl connect"', 'did you mean "version"'],
     [["version", "--bogus"], "error: unknown flag: --bogus", "--help"],
-    [["version", "-o", "xml"], "error: invalid value for argument: --output (xml)", undefined],
+    [["version", "-o", "xml"], 'error: invalid --output "xml"', "use one of: text, json, yaml"],
     [["--error-format", "xml", "version"], 'error: invalid --error-format "xml"', "human, json, yaml"],
   ] as [string[], string, string | undefined][])("%j", async (argv, line, hint) => {
     const r = await runCli(argv);

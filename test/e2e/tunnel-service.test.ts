@@ -393,12 +393,14 @@ describe("riding out trouble", () => {
     expect(err.details).toStartWith("not JSON");
   });
 
-  test("a body that fails its schema is Malformed (65) with the valibot summary", async () => {
+  test("an object that fails its schema is Malformed (65) with the valibot summary; in a listing it is skipped", async () => {
     const h = await harness();
-    h.fault({ match: { method: "GET" }, status: 200, body: JSON.stringify({ items: [{ metadata: {}, spec: { rules: [] } }] }), count: 1 });
-    const err = await failureOf(h.client.list("HTTPProxy"));
+    h.fault({ match: { method: "GET" }, status: 200, body: JSON.stringify({ metadata: { name: "tunnel-x" }, spec: { rules: [] } }), count: 1 });
+    const err = await failureOf(h.client.get("HTTPProxy", "tunnel-x"));
     expect(err.exit).toBe(Exit.malformed);
     expect(err.details).toContain("spec.rules");
+    h.fault({ match: { method: "GET" }, status: 200, body: JSON.stringify({ items: [{ metadata: {}, spec: { rules: [] } }] }), count: 1 });
+    expect(await h.client.list("HTTPProxy")).toEqual([]);
   });
 
   test("401 once → exactly one invalidate, then success", async () => {

@@ -69,6 +69,7 @@ export async function openProject(options: OpenOptions = {}): Promise<ProjectSes
     project: context.project,
     tokens,
     notice: say,
+    debug: (line) => log.withTag("controlplane").debug(line),
     ...(options.signal ? { signal: options.signal } : {}),
   });
   const slotDir = options.slotDir ?? projectDir(stateRoot("user"), context.project);

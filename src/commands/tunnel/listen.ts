@@ -3,11 +3,12 @@ import { defineCommand } from "citty";
 import { startDetached, DAEMON_ENV } from "../../daemon/detach.ts";
 import { parseDuration } from "../../daemon/duration.ts";
 import { namedTunnel } from "../../daemon/inventory.ts";
-import { CliError, Rejected, StillProvisioning, UsageError } from "../../errors.ts";
+import { CliError, Exit, isErrorCode, Rejected, StillProvisioning, UsageError } from "../../errors.ts";
 import { runForeground } from "../../listen/foreground.ts";
 import { checkListenFlags } from "../../listen/session.ts";
 import { say } from "../../log.ts";
-import { emit } from "../../output.ts";
+import { emit, formatJson } from "../../output.ts";
+import type { RunState } from "../../state/run-state.ts";
 import { assertSafeName, stateRoot, tunnelDir, tunnelFiles } from "../../state/paths.ts";
 import { readTunnelConfig, writeTunnelConfig, type TunnelConfig } from "../../state/tunnel-config.ts";
 import { normalizeEndpoint } from "../../tunnel/endpoint.ts";
@@ -70,6 +71,21 @@ async function namedConfig(name: string, args: { endpoint?: string | undefined; 
   return { config, created: true };
 }
 
+/** `listen --detach -o json`: one document about the background tunnel (the `tunnel_ready` event's fields). */
+function detachedDoc(name: string, status: "ready" | "provisioning", pid: number, state: RunState | undefined): Record<string, unknown> {
+  return {
+    name,
+    status,
+    pid,
+    id: state?.tunnelId ?? null,
+    label: state?.label ?? null,
+    endpoint: state?.endpoint ?? null,
+    hostnames: state?.hostnames ?? [],
+    urls: state?.publicUrls ?? [],
+    endpoint_id: state?.endpointId ?? null,
+  };
+}
+
 export const listen = defineCommand({
   meta: {
     name: "listen",
@@ -111,19 +127,29 @@ export const listen = defineCommand({
       const outcome = await startDetached({ args: childArgs, env: process.env, runPath: tunnelFiles(dir).run, logDir: tunnelFiles(dir).logs, waitMs });
       switch (outcome.outcome) {
         case "ready":
-          for (const url of outcome.state.publicUrls) emit(url);
+          if (args.output === "json") emit(formatJson(detachedDoc(name, "ready", outcome.pid, outcome.state)));
+          else for (const url of outcome.state.publicUrls) emit(url);
           say(`Tunnel ${name} is ready in the background (PID ${outcome.pid}). Logs: tunnel logs --name ${name} --follow; stop: tunnel stop --name ${name}`);
           return;
         case "provisioning": {
           const host = outcome.state?.hostnames[0];
-          if (host) emit(host);
+          if (args.output === "json") emit(formatJson(detachedDoc(name, "provisioning", outcome.pid, outcome.state)));
+          else if (host) emit(host);
           throw new StillProvisioning(
             `tunnel ${name}${host ? ` (${host})` : ""} is still provisioning after ${args.wait}; it keeps running in the background (PID ${outcome.pid})`,
             `check it with 'tunnel status --name ${name}', or wait longer with --wait`,
           );
         }
         case "failed":
-          throw new CliError(outcome.message, outcome.exit as CliError["exit"], outcome.hint);
+          // The child's own code and cause, so `--error-format json` here says what it said there.
+          throw new CliError(
+            outcome.message,
+            outcome.exit as CliError["exit"],
+            outcome.hint,
+            isErrorCode(outcome.code) ? outcome.code : "internal",
+            outcome.details,
+            outcome.exit === Exit.unreachable || outcome.exit === Exit.provisioning,
+          );
       }
     }
 

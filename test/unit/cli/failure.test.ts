@@ -10,7 +10,7 @@ import {
   Unreachable,
   UsageError,
 } from "../../../src/errors.ts";
-import { describeFailure } from "../../../src/failure.ts";
+import { cittyUsageError, describeFailure } from "../../../src/failure.ts";
 
 class FakeCittyError extends Error {
   constructor(message: string) {
@@ -28,8 +28,12 @@ describe("describeFailure (human)", () => {
     [new StillProvisioning("still provisioning"), 75, ["error: still provisioning"]],
     [new NotAuthenticated("not logged in", "run 'datumctl login'"), 77, ["error: not logged in", "hint: run 'datumctl login'"]],
     [new ConfigError("helper missing"), 78, ["error: helper missing"]],
-    [new FakeCittyError("Missing required argument: --id"), 2, ["error: missing required argument: --id"]],
-    [new FakeCittyError("Invalid value for argument: \u001b[36m--output\u001b[39m (xml)."), 2, ["error: invalid value for argument: --output (xml)"]],
+    [new FakeCittyError("Missing required argument: --id"), 2, ["error: --id is required"]],
+    [
+      new FakeCittyError("Invalid value for argument: \u001b[36m--output\u001b[39m (\u001b[36mxml\u001b[39m). Expected one of: \u001b[36mtable\u001b[39m, \u001b[36mjson\u001b[39m."),
+      2,
+      ['error: invalid --output "xml"', "hint: use one of: table, json"],
+    ],
   ] as [unknown, number, string[]][])("%p", (err, code, lines) => {
     const failure = describeFailure(err, "human");
     expect(failure.code).toBe(code);
@@ -43,9 +47,16 @@ describe("describeFailure (human)", () => {
     expect(failure.lines[1]).toContain("bug");
   });
 
-  test("usage errors from citty ask for usage, ours do not", () => {
-    expect(describeFailure(new FakeCittyError("Missing required argument: --id")).showUsage).toBe(true);
-    expect(describeFailure(new UsageError("x")).showUsage).toBe(false);
+  test.each([
+    ["Missing required argument: --name", "datumctl connect tunnel run", "--name is required", "run 'datumctl connect tunnel run --help' for usage"],
+    ["Missing required positional argument: FILE", undefined, "FILE is required", undefined],
+    ["Invalid value for argument: --output (xml). Expected one of: table, json, yaml.", "x", 'invalid --output "xml"', "use one of: table, json, yaml"],
+    ["Unknown command foo", "datumctl connect", "unknown command foo", "run 'datumctl connect --help' for usage"],
+  ] as [string, string | undefined, string, string | undefined][])("citty's %p is a usage error with a hint, not a help dump", (text, command, message, hint) => {
+    const err = cittyUsageError(new FakeCittyError(text), command);
+    expect(err).toBeInstanceOf(UsageError);
+    expect(err.message).toBe(message);
+    expect(err.hint).toBe(hint);
   });
 });
 
@@ -56,6 +67,8 @@ describe("describeFailure (json/yaml envelope)", () => {
     expect(JSON.parse(failure.lines[0] as string)).toEqual({
       error: { code: "not_authenticated", message: "denied", hint: "log in", retryable: false, details: "helper said no" },
     });
+    // The contract's key order: code, message, hint, retryable, details.
+    expect(Object.keys(JSON.parse(failure.lines[0] as string).error)).toEqual(["code", "message", "hint", "retryable", "details"]);
     const bare = JSON.parse(describeFailure(new CliError("x", Exit.runtime), "json").lines[0] as string);
     expect(Object.keys(bare.error).sort()).toEqual(["code", "message", "retryable"]);
   });

@@ -49,6 +49,7 @@ function setup(replies: Reply[], options: { attemptTimeoutMs?: number; budget?: 
   const seen: Seen[] = [];
   const sleeps: number[] = [];
   const notices: string[] = [];
+  const debugs: string[] = [];
   const tokens = new Tokens();
   const fetch = (async (input: string | URL | Request, init?: RequestInit) => {
     const headers = new Headers(init?.headers);
@@ -68,9 +69,10 @@ function setup(replies: Reply[], options: { attemptTimeoutMs?: number; budget?: 
       sleeps.push(ms);
     },
     notice: (line) => notices.push(line),
+    debug: (line) => debugs.push(line),
     ...options,
   });
-  return { client, seen, sleeps, notices, tokens };
+  return { client, seen, sleeps, notices, debugs, tokens };
 }
 
 async function failure(promise: Promise<unknown>): Promise<CliError> {
@@ -110,6 +112,23 @@ describe("requests", () => {
     await client.list("Connector", { fieldSelector: { "status.connectionDetails.publicKey.id": "ab12" } });
     expect(seen[0]!.url.search).toBe("?fieldSelector=status.connectionDetails.publicKey.id%3Dab12");
     expect(seen[0]!.url.pathname).toEndWith("/apis/networking.datumapis.com/v1alpha1/namespaces/default/connectors");
+  });
+
+  test("list reads item by item: what it cannot read is skipped with a debug line, not a failed listing", async () => {
+    const instanceBacked = proxy("web-app");
+    instanceBacked.spec.rules = [{ backends: [{ instance: { name: "pod-slice", port: 8080 } }] }] as never;
+    const unreadable = { metadata: { name: "broken" }, spec: { rules: "not a list" } };
+    const { client, debugs } = setup([json(200, { kind: "List", items: [proxy("tunnel-a"), instanceBacked, unreadable, { spec: {} }] })]);
+    const items = await client.list("HTTPProxy");
+    expect(items.map((p) => p.metadata.name)).toEqual(["tunnel-a", "web-app"]);
+    expect(debugs).toHaveLength(2);
+    expect(debugs[0]).toStartWith("skipping HTTPProxy broken in the listing: unreadable (");
+    expect(debugs[1]).toStartWith("skipping HTTPProxy <unnamed> in the listing: unreadable (");
+  });
+
+  test("a list answer that is not a list at all is still malformed", async () => {
+    const { client } = setup([json(200, { kind: "List", items: "nope" })]);
+    expect((await failure(client.list("HTTPProxy"))).exit).toBe(Exit.malformed);
   });
 
   test("cluster-scoped kinds have no namespace", async () => {

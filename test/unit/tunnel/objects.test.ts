@@ -10,6 +10,7 @@ import {
   proxyRules,
   trafficProtectionEnabled,
   trafficProtectionPolicyBody,
+  tunnelShape,
 } from "../../../src/tunnel/objects.ts";
 
 describe("bodies", () => {
@@ -84,6 +85,26 @@ describe("reading proxies", () => {
     const bare = proxy([{ backends: [{ endpoint: "http://h:1" }] }]);
     expect(proxyConnectorName(bare)).toBeUndefined();
     expect(proxyEndpoint(proxy([{ matches: [] }]))).toBe("");
+  });
+});
+
+describe("tunnelShape", () => {
+  const redirect = { filters: [{ type: "RequestRedirect", requestRedirect: { scheme: "https", statusCode: 301 } }], backends: null };
+  const via = (endpoint: string, connector = "datum-connect-x") => ({ backends: [{ endpoint, connector: { name: connector } }] });
+  const shape = (name: string, rules: unknown[]) => tunnelShape(v.parse(HTTPProxy, { metadata: { name }, spec: { rules } }));
+
+  test.each<[string, string, unknown[], string]>([
+    ["ours: redirect + backend through a Connector", "tunnel-abc", proxyRules("127.0.0.1:3000", "datum-connect-x"), "tunnel http://127.0.0.1:3000 via datum-connect-x"],
+    ["an older agent's: the backend rule alone", "tunnel-abc", [via("http://localhost:8080")], "tunnel http://localhost:8080 via datum-connect-x"],
+    ["endpoint spelled without a scheme is normalized", "tunnel-abc", [via("127.0.0.1:3000")], "tunnel http://127.0.0.1:3000 via datum-connect-x"],
+    ["not named tunnel-*", "web-app", proxyRules("127.0.0.1:3000", "datum-connect-x"), "not named tunnel-*"],
+    ["an instance backend", "tunnel-pod", [{ backends: [{ instance: { name: "pod-slice", port: 8080 } }] }], "its backend is an instance, not an endpoint"],
+    ["redirect only", "tunnel-redir", [redirect], "it has no backend"],
+    ["two rules with a backend each", "tunnel-two", [via("http://127.0.0.1:1"), { backends: [{ endpoint: "https://api.example.com" }] }], "it has 2 backends; a tunnel has one"],
+    ["a plain FQDN backend, no Connector", "tunnel-fqdn", [redirect, { backends: [{ endpoint: "https://api.example.com" }] }], "its backend does not go through a Connector"],
+  ])("%s", (_title, name, rules, expected) => {
+    const s = shape(name, rules);
+    expect(s.tunnel ? `tunnel ${s.endpoint} via ${s.connectorName}` : s.reason).toBe(expected);
   });
 });
 
