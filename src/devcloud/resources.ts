@@ -1,12 +1,10 @@
 /**
  * What the local Datum's API server knows about each kind beyond its path (`controlplane/kinds.ts`):
- * the schema that validates writes, the `/status` subresource, generation tracking, the fields a
- * `fieldSelector` may use, and the status the CRD defaults in (`shared/crds/`).
+ * the `/status` subresource, generation tracking and the fields a `fieldSelector` may use. What a
+ * write must satisfy (and the status a new object starts with) is the platform's schema for the
+ * kind, in `validation/` (docs/platform-rules.md).
  */
-import type * as v from "valibot";
 import { type KindInfo, type KindName, Kinds, apiVersionOf } from "../controlplane/kinds.ts";
-import { SchemaOf } from "../controlplane/schemas.ts";
-import type { JsonObject } from "./json.ts";
 
 export interface ResourceType extends KindInfo {
   readonly kindName: KindName;
@@ -19,25 +17,9 @@ export interface ResourceType extends KindInfo {
   readonly tracksGeneration: boolean;
   /** Beyond `metadata.name` and `metadata.namespace`, which every kind allows. */
   readonly selectableFields: readonly string[];
-  readonly schema: v.GenericSchema;
-  /** The CRD's `status` default, applied when an object is stored without a status. */
-  readonly defaultStatus?: () => JsonObject;
 }
 
-/** The CRDs default a `Pending` placeholder until a controller writes real conditions. */
-function waitingFor(...types: string[]): () => JsonObject {
-  return () => ({
-    conditions: types.map((type) => ({
-      lastTransitionTime: "1970-01-01T00:00:00Z",
-      message: "Waiting for controller",
-      reason: "Pending",
-      status: "Unknown",
-      type,
-    })),
-  });
-}
-
-function resource(kindName: KindName, extra: Omit<ResourceType, keyof KindInfo | "kindName" | "apiVersion" | "listKind" | "schema">): ResourceType {
+function resource(kindName: KindName, extra: Omit<ResourceType, keyof KindInfo | "kindName" | "apiVersion" | "listKind">): ResourceType {
   const info = Kinds[kindName];
   return {
     ...info,
@@ -45,7 +27,6 @@ function resource(kindName: KindName, extra: Omit<ResourceType, keyof KindInfo |
     kindName,
     apiVersion: apiVersionOf(info),
     listKind: `${info.kind}List`,
-    schema: SchemaOf[kindName],
   };
 }
 
@@ -55,14 +36,12 @@ export const Resources: readonly ResourceType[] = [
     statusSubresource: true,
     tracksGeneration: true,
     selectableFields: ["status.connectionDetails.publicKey.id"],
-    defaultStatus: waitingFor("Accepted"),
   }),
   resource("ConnectorAdvertisement", {
     singular: "connectoradvertisement",
     statusSubresource: true,
     tracksGeneration: true,
     selectableFields: ["spec.connectorRef.name"],
-    defaultStatus: waitingFor("Accepted"),
   }),
   resource("ConnectorClass", {
     singular: "connectorclass",
@@ -75,7 +54,6 @@ export const Resources: readonly ResourceType[] = [
     statusSubresource: true,
     tracksGeneration: true,
     selectableFields: [],
-    defaultStatus: waitingFor("Accepted", "Programmed"),
   }),
   resource("TrafficProtectionPolicy", {
     singular: "trafficprotectionpolicy",

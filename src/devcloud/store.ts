@@ -1,11 +1,10 @@
 /**
  * One project's objects, with the API server semantics the agent relies on (upstream-runtime §K.1,
  * DESIGN §6): generateName, system metadata, `metadata.generation` vs `/status`, merge patch,
- * resourceVersion preconditions, finalizers, owner garbage collection, and schema validation of
- * every write. Pure in-memory logic; time, randomness and ids come from `StoreEnv`, and every
+ * resourceVersion preconditions, finalizers, owner garbage collection, and the platform's own
+ * validation of every write (`validation/`, docs/platform-rules.md). Pure in-memory logic; time, randomness and ids come from `StoreEnv`, and every
  * committed change is announced synchronously through `emit` (controllers react asynchronously).
  */
-import * as v from "valibot";
 import { NAMESPACE } from "../controlplane/kinds.ts";
 import { type Json, type JsonObject, deepClone, deepEqual, dropNullFields, isJsonObject } from "./json.ts";
 import { applyMergePatch } from "./merge-patch.ts";
@@ -22,6 +21,7 @@ import {
 } from "./objects.ts";
 import { Resources, type ResourceType } from "./resources.ts";
 import { ApiError, Errors, type StatusCause } from "./status.ts";
+import { admit } from "./validation/admission.ts";
 import { formatTime } from "./time.ts";
 
 export type StoreEventType = "ADDED" | "MODIFIED" | "DELETED";
@@ -124,6 +124,11 @@ export class ProjectStore {
     return out;
   }
 
+  /** Put back objects `snapshot()` listed (a local Datum restarted on its `--dir`): stored as they were, no events. */
+  restore(rt: ResourceType, objects: readonly JsonObject[]): void {
+    for (const obj of objects) this.#objects.set(key(rt, nameOf(obj)), deepClone(obj));
+  }
+
   create(rt: ResourceType, body: Json, opts: WriteOptions = {}): JsonObject {
     if (!isJsonObject(body)) throw Errors.badRequest("the body of the request was not a JSON object");
     checkTypeMeta(rt, body);
@@ -165,10 +170,8 @@ export class ProjectStore {
     obj.kind = rt.kind;
     // With a status subresource the main endpoint cannot set status; the CRD default fills it in.
     if (rt.statusSubresource) delete obj.status;
-    if (obj.status === undefined && rt.defaultStatus) obj.status = rt.defaultStatus();
 
-    const stored = canonical(obj);
-    validate(rt, stored);
+    const stored = validate(rt, canonical(obj), { webhooks: true });
     if (opts.dryRun) return stored;
     return this.#commit(rt, stored, undefined);
   }
@@ -202,8 +205,7 @@ export class ProjectStore {
       }
       rejectNewFinalizersWhileDeleting(rt, old, next);
     }
-    next = canonical(next);
-    validate(rt, next);
+    next = validate(rt, canonical(next), { webhooks: opts.subresource !== "status" });
 
     const specChanged = !deepEqual(desiredStateOf(old), desiredStateOf(next));
     const forceBump = opts.subresource !== "status" && this.env.bumpGenerationOnNoopPatch();
@@ -242,8 +244,8 @@ export class ProjectStore {
     if (!old) return undefined;
     const draft = deepClone(old);
     mutate(draft);
-    const next = canonical(restoreSystemFields(rt, dropNullFields(draft) as JsonObject, old));
-    validate(rt, next);
+    // The platform's controllers write past its admission webhooks, not past its schemas.
+    const next = validate(rt, canonical(restoreSystemFields(rt, dropNullFields(draft) as JsonObject, old)), { webhooks: false });
     if (rt.tracksGeneration && !deepEqual(desiredStateOf(old), desiredStateOf(next))) {
       metadataOf(next).generation = generationOf(old) + 1;
     }
@@ -353,14 +355,9 @@ function canonical(obj: JsonObject): JsonObject {
   return out;
 }
 
-function validate(rt: ResourceType, obj: JsonObject): void {
-  const result = v.safeParse(rt.schema, obj);
-  if (result.success) return;
-  const causes: StatusCause[] = result.issues.map((issue) => {
-    const field = v.getDotPath(issue);
-    return { reason: "FieldValueInvalid", message: issue.message, ...(field ? { field } : {}) };
-  });
-  throw invalid(rt, nameOf(obj), v.summarize(result.issues), causes);
+/** The stored form of a write (unknown fields pruned, defaults filled in), or a 422 thrown. */
+function validate(rt: ResourceType, obj: JsonObject, options: { webhooks: boolean }): JsonObject {
+  return canonical(admit(rt, obj, nameOf(obj), options));
 }
 
 function invalid(rt: ResourceType, name: string, summary: string, causes: StatusCause[]): ApiError {

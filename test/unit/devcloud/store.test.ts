@@ -184,12 +184,14 @@ describe("patch", () => {
     expect(err.reason).toBe("Conflict");
   });
 
-  test("nulls inside replaced arrays are pruned like the API server does", () => {
+  test("nulls inside replaced arrays are pruned like the API server does (and the CRD's defaults filled in)", () => {
     store.create(HTTP_PROXY, proxyBody());
     const patched = store.patch(HTTP_PROXY, name, {
       spec: { rules: [{ name: null, filters: null, backends: [{ endpoint: "http://127.0.0.1:1", connector: { name: "c" }, filters: null }] }] },
     });
-    expect(patched.spec).toEqual({ rules: [{ backends: [{ endpoint: "http://127.0.0.1:1", connector: { name: "c" } }] }] });
+    expect(patched.spec).toEqual({
+      rules: [{ backends: [{ endpoint: "http://127.0.0.1:1", connector: { name: "c" } }], matches: [{ path: { type: "PathPrefix", value: "/" } }] }],
+    });
   });
 
   test("an invalid result is 422 and leaves the object as it was", () => {
