@@ -54,7 +54,7 @@ export function holderOf(candidate: AdoptionCandidate, ctx: AdoptionContext): st
 /**
  * Among the tunnels serving the wanted endpoint (in listing order): the first whose Connector is
  * this identity's own; else the first of this device that no running identity holds; else create,
- * naming the tunnels passed over and who holds them.
+ * naming the tunnels passed over and who holds them (those held on this machine first).
  */
 export function decideAdoption<T extends AdoptionCandidate>(candidates: readonly T[], ctx: AdoptionContext): AdoptionDecision<T> {
   const usable = candidates.filter((c) => !c.deleting);
@@ -66,7 +66,9 @@ export function decideAdoption<T extends AdoptionCandidate>(candidates: readonly
     if (holder === undefined) return { kind: "adopt", tunnel, why: "this device" };
     passedOver.push({ tunnel, holder });
   }
-  return { kind: "create", passedOver };
+  // What the user most needs to hear first: a tunnel another process of this machine serves.
+  const heldHere = (p: { holder: string }) => (p.holder.endsWith("on this device") ? 0 : 1);
+  return { kind: "create", passedOver: passedOver.toSorted((a, b) => heldHere(a) - heldHere(b)) };
 }
 
 /** The one info line for a create that passed tunnels over. */

@@ -23,13 +23,15 @@ export interface CliOptions {
   readonly cwd?: string;
   readonly timeoutMs?: number;
   readonly stdin?: string;
+  /** A command prefix that execs the CLI elsewhere, e.g. on a test host (test/helpers/test-host.ts). */
+  readonly wrap?: readonly string[];
 }
 
 export async function runCli(args: readonly string[], opts: CliOptions = {}): Promise<CliResult> {
   const env = opts.exactEnv ?? { ...process.env, NO_COLOR: "1", ...opts.env };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
   const started = performance.now();
-  const child = Bun.spawn([BUN, CLI, ...args], {
+  const child = Bun.spawn([...(opts.wrap ?? []), BUN, CLI, ...args], {
     env: env as Record<string, string>,
     cwd: opts.cwd ?? REPO_ROOT,
     stdin: opts.stdin !== undefined ? new TextEncoder().encode(opts.stdin) : "ignore",

@@ -42,6 +42,8 @@ export interface ListenOptions {
   readonly waitForReady?: boolean;
   /** Bound on the wait for ready (default 30 s, the listen SLO). */
   readonly readyTimeoutMs?: number;
+  /** A command prefix that execs the CLI elsewhere, e.g. on a test host (test/helpers/test-host.ts). */
+  readonly wrap?: readonly string[];
 }
 
 const running = new Set<ListenProcess>();
@@ -74,7 +76,7 @@ export async function startListen(args: readonly string[], opts: ListenOptions):
   const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1", ...opts.env };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
   const started = performance.now();
-  const child = Bun.spawn([BUN, CLI, "tunnel", "listen", ...args], {
+  const child = Bun.spawn([...(opts.wrap ?? []), BUN, CLI, "tunnel", "listen", ...args], {
     env: env as Record<string, string>,
     cwd: REPO_ROOT,
     stdin: "ignore",

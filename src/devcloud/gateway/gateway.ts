@@ -58,6 +58,13 @@ export interface GatewayOptions {
   /** Relay URLs for the gateway endpoint; absent or empty = relays disabled. */
   readonly relayUrls?: readonly string[];
   readonly dialTimeoutMs?: number;
+  /** The endpoint's secret key (32 bytes), so its endpoint id stays the same across restarts; default a new one. */
+  readonly secretKey?: number[];
+  /**
+   * Where the gateway's iroh endpoint binds: loopback by default; `0.0.0.0:0` lets it reach devices
+   * on other hosts of a test network (test/helpers/test-host.ts).
+   */
+  readonly bind?: string;
 }
 
 class DialError extends Error {
@@ -71,9 +78,10 @@ class DialError extends Error {
 
 export async function createGateway(options: GatewayOptions = {}): Promise<Gateway> {
   const { endpoint } = await bindEndpoint({
+    ...(options.secretKey ? { secretKey: options.secretKey } : {}),
     relayUrls: options.relayUrls ?? [],
-    // A dev-cloud component: loopback only, never reachable from the network.
-    bindAttempts: [["127.0.0.1:0", "[::1]:0"], ["127.0.0.1:0"]],
+    // A dev-cloud component: loopback only unless told otherwise, never reachable from the network.
+    bindAttempts: options.bind ? [[options.bind]] : [["127.0.0.1:0", "[::1]:0"], ["127.0.0.1:0"]],
   });
   const dialTimeoutMs = options.dialTimeoutMs ?? DEVICE_DIAL_TIMEOUT_MS;
   const pool = new Map<string, Promise<Connection>>();

@@ -60,9 +60,10 @@ describe("decideAdoption", () => {
     const decision = decideAdoption([theirs, held], ctx);
     expect(decision).toEqual({
       kind: "create",
+      // Held on this machine first: that is the one the user is most likely to ask about.
       passedOver: [
-        { tunnel: theirs, holder: "device 'laptop-b'" },
         { tunnel: held, holder: "tunnel web2 (PID 42) on this device" },
+        { tunnel: theirs, holder: "device 'laptop-b'" },
       ],
     });
   });
