@@ -169,6 +169,8 @@ function unescape(text: string, isHost: boolean): string {
     if (c === "%") {
       const hex = text.slice(i + 1, i + 3);
       if (!/^[0-9a-fA-F]{2}$/.test(hex)) throw new ParseError(`invalid URL escape ${goQuote(text.slice(i, i + 3))}`);
+      // In a host, escapes are for non-ASCII bytes, and `%25` (a zone's `%`) only.
+      if (isHost && Number.parseInt(hex, 16) < 0x80 && hex !== "25") throw new ParseError(`invalid URL escape ${goQuote(`%${hex}`)}`);
       out += String.fromCharCode(Number.parseInt(hex, 16));
       i += 2;
       continue;

@@ -10,10 +10,10 @@ export const leaseSchema = object({
   ...typeMeta,
   spec: object({
     holderIdentity: string(),
-    leaseDurationSeconds: integer({ rules: [rule("must be greater than 0", (self: number) => self > 0)] }),
+    leaseDurationSeconds: integer({ rules: [rule("must be greater than 0", (self: number) => self > 0, { showValue: true })] }),
     acquireTime: string({ format: "date-time" }),
     renewTime: string({ format: "date-time" }),
-    leaseTransitions: integer({ rules: [rule("must be greater than or equal to 0", (self: number) => self >= 0)] }),
+    leaseTransitions: integer({ rules: [rule("must be greater than or equal to 0", (self: number) => self >= 0, { showValue: true })] }),
     strategy: string(),
     preferredHolder: string(),
   }),

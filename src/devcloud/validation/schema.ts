@@ -32,6 +32,11 @@ export interface Violation {
 /** A validation rule on a node: `holds(self)` sees the node's value after pruning and defaulting. */
 export interface Rule {
   readonly message: string;
+  /**
+   * Quote the value in `Invalid value: …` (as the API server's own checks of core types do);
+   * otherwise the node's type stands there (`Invalid value: "object"`), as for CEL rules.
+   */
+  readonly showValue?: boolean;
   // Rules read the JSON shape their node's schema guarantees; a rule that throws does not hold.
   readonly holds: (self: any) => boolean;
 }
@@ -122,8 +127,8 @@ export function anything(): AnySchema {
 }
 
 /** A rule: `message` is what the API answers when `holds` is false. */
-export function rule(message: string, holds: Rule["holds"]): Rule {
-  return { message, holds };
+export function rule(message: string, holds: Rule["holds"], options: { showValue?: boolean } = {}): Rule {
+  return { message, holds, ...options };
 }
 
 function withoutRequired<T extends { required?: unknown }>(options: T): Omit<T, "required"> {
@@ -267,14 +272,15 @@ function walkNumber(schema: NumberSchema, value: Json, path: string, out: Confor
 }
 
 function runRules(schema: Schema, value: Json, path: string, typeName: string, out: Conformed): void {
-  for (const { message, holds } of schema.rules ?? []) {
+  for (const { message, holds, showValue } of schema.rules ?? []) {
     let ok: boolean;
     try {
       ok = holds(value);
     } catch {
       ok = false;
     }
-    if (!ok) out.violations.push({ reason: "FieldValueInvalid", field: path, message: `Invalid value: "${typeName}": ${message}`, source: "rule" });
+    const what = showValue ? shown(value) : `"${typeName}"`;
+    if (!ok) out.violations.push({ reason: "FieldValueInvalid", field: path, message: `Invalid value: ${what}: ${message}`, source: "rule" });
   }
 }
 

@@ -145,7 +145,9 @@ describe("schema: pruning, defaults, wording", () => {
     const ok = conformToSchema("Lease", lease({ holderIdentity: "x", leaseDurationSeconds: 30, renewTime: "2026-07-01T12:00:00.000000Z", junk: 1 }));
     expect(ok.violations).toEqual([]);
     expect(ok.pruned).toEqual(["spec.junk"]);
-    expect(conformToSchema("Lease", lease({ leaseDurationSeconds: 0 })).violations.map((v) => v.field)).toEqual(["spec.leaseDurationSeconds"]);
+    expect(conformToSchema("Lease", lease({ leaseDurationSeconds: 0 })).violations.map((v) => [v.field, v.message])).toEqual([
+      ["spec.leaseDurationSeconds", "Invalid value: 0: must be greater than 0"],
+    ]);
     expect(conformToSchema("Lease", lease({ renewTime: "soon" })).violations.map((v) => v.field)).toEqual(["spec.renewTime"]);
     expect(conformToSchema("Lease", lease({ leaseDurationSeconds: "30" })).violations.map((v) => v.reason)).toEqual(["FieldValueTypeInvalid"]);
   });
@@ -166,6 +168,8 @@ describe("Go URL reading (what the webhook and isURL see)", () => {
     ["://x", { error: 'parse "://x": missing protocol scheme' }],
     ["http://h.example/%zz", { error: 'parse "http://h.example/%zz": invalid URL escape "%zz"' }],
     ["http://a b.example", { error: 'parse "http://a b.example": invalid character " " in host name' }],
+    ["http://%41pp.example", { error: 'parse "http://%41pp.example": invalid URL escape "%41"' }],
+    ["http://[fe80::1%25eth0]:80", { host: "fe80::1%eth0", port: "80" }],
   ];
   test.each(cases)("%s", (raw, want) => {
     const result = parseUrl(raw);
