@@ -6,6 +6,7 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { CliError } from "../errors.ts";
+import { EXITED_UNEXPECTEDLY, observedReadiness, type Readiness } from "../listen/readiness.ts";
 import { tunnelFiles } from "../state/paths.ts";
 import { isRunning, liveStatus, readRunState, type LiveStatus, type RunState } from "../state/run-state.ts";
 import { readTunnelConfig, type TunnelConfig } from "../state/tunnel-config.ts";
@@ -20,6 +21,10 @@ export interface TunnelEntry {
   readonly runError: CliError | undefined;
   readonly running: boolean;
   readonly status: LiveStatus | "never started" | "unknown";
+  /** The recorded readiness verdict, or how the process ended once it is gone (readiness.ts). */
+  readonly readiness: Readiness | undefined;
+  /** The recorded last error; for a process that vanished without one, that it did. */
+  readonly lastError: { readonly message: string; readonly hint?: string; readonly exit?: number; readonly at?: string } | null;
 }
 
 async function subdirs(dir: string): Promise<string[]> {
@@ -44,7 +49,9 @@ async function readEntry(dir: string, name: string | null, project: string | nul
   const config = name !== null ? await readTunnelConfig(files.config) : undefined;
   const running = run !== undefined && isRunning(run);
   const status = runError ? "unknown" : run ? liveStatus(run, running) : "never started";
-  return { name, project: config?.project ?? run?.project ?? project, dir, config, run, runError, running, status };
+  const readiness = run && !runError ? observedReadiness(run, running) : undefined;
+  const lastError = runError ? { message: runError.message } : (run?.lastError ?? (status === "dead" ? { message: EXITED_UNEXPECTEDLY } : null));
+  return { name, project: config?.project ?? run?.project ?? project, dir, config, run, runError, running, status, readiness, lastError };
 }
 
 export async function namedTunnel(root: string, name: string): Promise<TunnelEntry | undefined> {

@@ -3,6 +3,7 @@
  * rendered from what the tunnel wrote about itself (`run.json`), its config and its log. Pure, so
  * the layout is tested with fixed states.
  */
+import { EXITED_UNEXPECTEDLY, observedReadiness } from "../listen/readiness.ts";
 import type { ServiceStatus } from "../service/inspect.ts";
 import type { LiveStatus, RunState } from "../state/run-state.ts";
 import type { TunnelConfig } from "../state/tunnel-config.ts";
@@ -81,10 +82,14 @@ export function renderStatus(s: StatusInput): string {
   const uptime = r && s.running ? `, up ${formatDuration(s.now - Date.parse(r.startedAt))}` : "";
   kv("status", `${s.status}${r ? ` (PID ${r.pid}${uptime})` : ""}`);
   if (r?.readyAt) kv("ready", `${ago(r.readyAt, s.now)}${r.setupMs !== null ? `, setup took ${(r.setupMs / 1000).toFixed(1)}s` : ""}`);
-  if (r) kv("readiness", r.readiness.ready ? "ready" : `not ready: ${r.readiness.reason}`);
+  // The recorded verdict while the process runs; once it is gone, how it ended (readiness.ts).
+  const readiness = r ? observedReadiness(r, s.running) : undefined;
+  if (readiness) kv("readiness", readiness.ready ? "ready" : `not ready (${readiness.state}): ${readiness.reason}`);
   for (const url of r?.publicUrls ?? []) kv("public URL", url);
   if (r?.health) kv("health", `http://${r.health}/readyz`);
   if (r?.lastError) kv("last error", `${r.lastError.message}${r.lastError.hint ? ` (hint: ${r.lastError.hint})` : ""} at ${r.lastError.at}`);
+  else if (s.status === "dead") kv("last error", `${EXITED_UNEXPECTEDLY}; last recorded ${r?.updatedAt ?? "never"}`);
+  if (r?.disableError) kv("advertisement", `may still be up: could not disable the tunnel (${r.disableError.message}) at ${r.disableError.at}`);
   if (r && r.exitCode !== null && !s.running) kv("exit code", String(r.exitCode));
 
   if (s.service) renderService(s.service, kv, lines);
@@ -126,7 +131,7 @@ export function renderStatus(s: StatusInput): string {
   if (r) {
     kv("endpoint id", r.endpointId ?? "-");
     kv("addresses", r.addresses.map((a) => (a.address.includes(":") ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`)).join(", ") || "-");
-    kv("home relay", r.homeRelay ?? "none reached");
+    kv("home relay", r.homeRelay ?? "no relay yet");
     const targets = Object.entries(r.counters.targets);
     if (targets.length === 0) kv("traffic", "no requests yet");
     for (const [target, c] of targets) {

@@ -8,7 +8,8 @@ import { CliError, Exit } from "../errors.ts";
 import { describeFailure } from "../failure.ts";
 import { log, say } from "../log.ts";
 import { attachFileLogging } from "../logs/json-lines.ts";
-import { projectDir, stateRoot, tunnelDir, tunnelFiles, type Scope } from "../state/paths.ts";
+import { acquireSlotLock, type SlotLock } from "../state/lock.ts";
+import { projectDir, slotFiles, stateRoot, tunnelDir, tunnelFiles, type Scope } from "../state/paths.ts";
 import { writeTunnelConfig, type TunnelConfig } from "../state/tunnel-config.ts";
 import { openProject } from "../commands/tunnel/_project.ts";
 import { PlainReporter, reporterFor, type ListenReporter } from "./reporter.ts";
@@ -104,6 +105,7 @@ export async function runForeground(o: ForegroundOptions): Promise<void> {
   process.on("SIGTERM", onTerm);
 
   let healthServer: { stop(): Promise<void> } | undefined;
+  let lock: SlotLock | undefined;
   try {
     const cfg = o.config;
     const slotDir = o.name !== undefined ? tunnelDir(root, o.name) : undefined;
@@ -114,6 +116,16 @@ export async function runForeground(o: ForegroundOptions): Promise<void> {
       slotDir,
     });
     const dir = slotDir ?? projectDir(root, project.context.project);
+    // The slot's lock before anything is written or bound: a second start of a running tunnel
+    // names the process that has it, and leaves its run.json, config and health port alone.
+    const slotLabel = o.name !== undefined ? `tunnel ${o.name}` : `project ${project.context.project}`;
+    lock = acquireSlotLock(
+      slotFiles(dir).lock,
+      `the identity of ${slotLabel}`,
+      o.name !== undefined
+        ? `it is already running; stop it first: tunnel stop --name ${o.name}${o.scope === "system" ? " --system" : ""}`
+        : `another 'tunnel listen' serves ${slotLabel} from this machine; stop it first (one ListenNode per key)`,
+    );
     if (o.name !== undefined && cfg && o.configCreated) await writeTunnelConfig(tunnelFiles(dir).config, cfg);
     const runPath = tunnelFiles(dir).run;
     let inner: ListenReporter = o.fileLogs
@@ -121,7 +133,7 @@ export async function runForeground(o: ForegroundOptions): Promise<void> {
       : reporterFor(o.output, process.stderr.isTTY === true);
     if (o.notifier) inner = notifying(inner, o.notifier);
     const health = o.health ?? cfg?.health ?? null;
-    const recorder = new RunRecorder(runPath, inner, { name: o.name ?? null, project: project.context.project, health });
+    const recorder = new RunRecorder(runPath, inner, { name: o.name ?? null, project: project.context.project, health, env: process.env });
     const session = new ListenSession(
       {
         project: project.context.project,
@@ -131,7 +143,8 @@ export async function runForeground(o: ForegroundOptions): Promise<void> {
         tokens: project.tokens,
         slotDir: dir,
         runPath,
-        slotLabel: o.name !== undefined ? `tunnel ${o.name}` : `project ${project.context.project}`,
+        slotLabel,
+        lock,
         secretKey: project.identity.secretKey,
         endpointId: project.identity.endpointIdHex,
         reporter: recorder,
@@ -180,6 +193,7 @@ export async function runForeground(o: ForegroundOptions): Promise<void> {
   } finally {
     o.notifier?.close();
     await healthServer?.stop();
+    lock?.release();
     fileLogging?.detach();
     process.off("SIGINT", onInt);
     process.off("SIGTERM", onTerm);

@@ -4,12 +4,17 @@
  * seconds the session's live figures (token, heartbeat, workers, counters) are folded in. The
  * file is rewritten atomically on each change and on that tick, never more than a few times a
  * second; `ps`, `status`, the `--detach` parent and `/readyz` all read this one state.
+ *
+ * Readiness is never set here by hand: on every change the recorder asks `assessReadiness`
+ * (readiness.ts) for the verdict over the state it now holds, and records that.
  */
 import type { ProbeSummary, ProbeTarget } from "../../workers/messages.ts";
 import { emptyRunState, writeRunState, type RunError, type RunState } from "../state/run-state.ts";
 import { processStartTime } from "../state/process-identity.ts";
 import type { TunnelProgress } from "../tunnel/progress.ts";
 import type { TunnelSummary } from "../tunnel/service.ts";
+import { publicUrl } from "./lines.ts";
+import { assessReadiness, type Readiness } from "./readiness.ts";
 import type { ListenReporter, Resolution, RuntimeEnd } from "./reporter.ts";
 
 /** How often the live figures are folded in and the file rewritten while nothing else happens. */
@@ -24,7 +29,15 @@ export interface LiveFigures {
   readonly workers: RunState["workers"];
   readonly counters?: RunState["counters"];
   readonly endpoint?: { endpointId: string; boundPort: number; addresses: readonly { address: string; port: number }[]; homeRelay: string | null };
-  readonly readiness?: RunState["readiness"];
+}
+
+/** One runtime-watch poll of the tunnel's objects: what it read, or why it failed. */
+export type WatchPoll =
+  | { readonly ok: true; readonly progress: TunnelProgress }
+  | { readonly ok: false; readonly message: string };
+
+function conditionsOf(progress: TunnelProgress): RunState["conditions"] {
+  return progress.steps.map((s) => ({ step: s.step, status: s.status, reason: s.reason ?? null, message: s.message ?? null, resource: s.resource ?? null }));
 }
 
 export class RunRecorder implements ListenReporter {
@@ -43,9 +56,16 @@ export class RunRecorder implements ListenReporter {
   #chain: Promise<void> = Promise.resolve();
   #fold: (() => Promise<void>) | undefined;
 
-  constructor(path: string, inner: ListenReporter, init: { name: string | null; project: string; health: string | null }) {
+  readonly #env: Readonly<Record<string, string | undefined>>;
+
+  constructor(
+    path: string,
+    inner: ListenReporter,
+    init: { name: string | null; project: string; health: string | null; env?: Readonly<Record<string, string | undefined>> },
+  ) {
     this.#path = path;
     this.#inner = inner;
+    this.#env = init.env ?? {};
     this.#state = { ...emptyRunState({ pid: process.pid, startTime: processStartTime(process.pid), name: init.name, project: init.project }), health: init.health };
   }
 
@@ -66,7 +86,6 @@ export class RunRecorder implements ListenReporter {
           ...(f.endpoint
             ? { endpointId: f.endpoint.endpointId, boundPort: f.endpoint.boundPort, addresses: [...f.endpoint.addresses], homeRelay: f.endpoint.homeRelay }
             : {}),
-          ...(f.readiness ? { readiness: f.readiness } : {}),
         });
       } catch {
         // A figure that cannot be read this tick (a worker restarting) is read on the next one.
@@ -78,8 +97,26 @@ export class RunRecorder implements ListenReporter {
     this.#tick.unref?.();
   }
 
+  /** The state with `patch` applied and its readiness verdict recomputed. */
+  #apply(patch: Partial<RunState>): RunState {
+    const now = Date.now();
+    const next = { ...this.#state, ...patch, updatedAt: new Date(now).toISOString() };
+    const readiness = assessReadiness(next, now);
+    const before = this.#state;
+    if (before.phase === "ready" && next.phase === "ready" && before.readiness.ready !== readiness.ready && next.tunnelId) {
+      const id = next.tunnelId;
+      this.#pass((r) => r.readinessChanged(id, readiness));
+    }
+    return { ...next, readiness };
+  }
+
+  /** The verdict as recorded now (what `/readyz` answers). */
+  readiness(): Readiness {
+    return this.#state.readiness as Readiness;
+  }
+
   #update(patch: Partial<RunState>): void {
-    this.#state = { ...this.#state, ...patch, updatedAt: new Date().toISOString() };
+    this.#state = this.#apply(patch);
     if (this.#timer) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
@@ -104,14 +141,8 @@ export class RunRecorder implements ListenReporter {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#tick) clearInterval(this.#tick);
-    this.#state = {
-      ...this.#state,
-      phase,
-      exitCode,
-      readiness: { ready: false, reason: phase },
-      ...(error ? { lastError: error } : {}),
-      updatedAt: new Date().toISOString(),
-    };
+    // A runtime end (`ended`) already recorded the real reason; keep it over the generic one.
+    this.#state = this.#apply({ phase, exitCode, lastError: this.#state.lastError ?? error ?? null });
     await this.flush();
   }
 
@@ -129,16 +160,16 @@ export class RunRecorder implements ListenReporter {
 
   settingUp(): void {
     this.#started = performance.now();
-    this.#update({ readiness: { ready: false, reason: "setting up" } });
+    this.#update({});
     this.#pass((r) => r.settingUp());
   }
 
   progress(progress: TunnelProgress, elapsedMs: number): void {
-    const pending = progress.steps.find((s) => s.status !== "ready");
     this.#update({
       hostnames: progress.hostnames,
-      conditions: progress.steps.map((s) => ({ step: s.step, status: s.status, reason: s.reason ?? null, message: s.message ?? null, resource: s.resource ?? null })),
-      ...(this.#state.phase === "starting" ? { readiness: { ready: false, reason: pending ? `waiting for ${pending.label}` : "verifying" } } : {}),
+      // The URL as the verifier will probe it (the local Datum's edge adds its port), not a guess.
+      publicUrls: progress.hostnames.map((h) => publicUrl(h, this.#env)),
+      conditions: conditionsOf(progress),
     });
     this.#pass((r) => r.progress(progress, elapsedMs));
   }
@@ -148,7 +179,7 @@ export class RunRecorder implements ListenReporter {
   }
 
   verifying(): void {
-    this.#update({ readiness: { ready: false, reason: "verifying the public URL" } });
+    this.#update({});
     this.#pass((r) => r.verifying());
   }
 
@@ -167,7 +198,8 @@ export class RunRecorder implements ListenReporter {
       publicUrls: [...urls],
       readyAt: new Date().toISOString(),
       setupMs: Math.round(performance.now() - this.#started),
-      readiness: { ready: true, reason: "verified" },
+      // The first runtime poll starts from what verification saw.
+      watch: { lastPollAt: null, failures: 0, lastError: null, advertised: true },
     });
     // Fold the live figures in first (endpoint, port, workers), so the file that says "ready" is whole.
     const written = (this.#fold ? this.#fold() : Promise.resolve()).then(() => this.flush());
@@ -179,18 +211,45 @@ export class RunRecorder implements ListenReporter {
     this.#pass((r) => r.notice(line));
   }
 
+  /** A runtime-watch poll: the tunnel's objects as read now, or a failed read (control plane). */
+  watched(poll: WatchPoll): void {
+    const at = new Date().toISOString();
+    const w = this.#state.watch ?? { lastPollAt: null, failures: 0, lastError: null, advertised: null };
+    if (poll.ok) {
+      this.#update({
+        hostnames: poll.progress.hostnames,
+        conditions: conditionsOf(poll.progress),
+        watch: { lastPollAt: at, failures: 0, lastError: null, advertised: poll.progress.advertised ?? w.advertised },
+      });
+    } else {
+      this.#update({ watch: { ...w, failures: w.failures + 1, lastError: { message: poll.message, at } } });
+    }
+  }
+
+  readinessChanged(id: string, readiness: Readiness): void {
+    this.#pass((r) => r.readinessChanged(id, readiness));
+  }
+
   ended(kind: RuntimeEnd, id: string, message: string): void {
-    this.#update({ readiness: { ready: false, reason: kind === "deleted_upstream" ? "tunnel deleted upstream" : "terminal failure" } });
+    this.#update({
+      phase: "stopping",
+      lastError: { message: kind === "deleted_upstream" ? `tunnel ${id} was deleted upstream` : "terminal failure: the tunnel is no longer reachable from the edge", exit: 64, at: new Date().toISOString() },
+    });
     this.#pass((r) => r.ended(kind, id, message));
   }
 
   disabling(): void {
-    this.#update({ phase: "stopping", readiness: { ready: false, reason: "stopping" } });
+    this.#update({ phase: "stopping" });
     this.#pass((r) => r.disabling());
   }
 
   disabled(id: string): void {
     this.#pass((r) => r.disabled(id));
+  }
+
+  disableFailed(id: string, message: string): void {
+    this.#update({ disableError: { message, at: new Date().toISOString() } });
+    this.#pass((r) => r.disableFailed(id, message));
   }
 
   close(): void {

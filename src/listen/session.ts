@@ -71,6 +71,8 @@ export interface ListenDeps {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Aborted by the first SIGINT/SIGTERM. */
   readonly signal: AbortSignal;
+  /** The slot's lock, when the caller took it before writing anything (foreground.ts). */
+  readonly lock?: SlotLock | undefined;
 }
 
 /** Remembered per identity slot so a restart binds the same UDP port (DESIGN §5). */
@@ -112,7 +114,6 @@ export class ListenSession {
   #tunnel: TunnelSummary | undefined;
   #tokenSeq = 0;
   #hb: LiveFigures["heartbeat"] = { connector: null, lastRenewalAt: null, renewals: 0, failures: 0, lastError: null };
-  #readiness: { ready: boolean; reason: string } | undefined;
   /** The Lease's duration as the heartbeat last read it (30 s until it says otherwise). */
   #leaseDurationS = 30;
   #lastToken: string | undefined;
@@ -148,26 +149,11 @@ export class ListenSession {
         refreshes: { ...t.counts },
         lastError: t.lastError ? { message: t.lastError.message, ...(t.lastError.hint ? { hint: t.lastError.hint } : {}), at: new Date(t.lastError.at).toISOString() } : null,
       },
-      heartbeat: this.#hb,
+      heartbeat: { ...this.#hb, leaseDurationS: this.#leaseDurationS },
       workers,
       ...(counters ? { counters } : {}),
       ...(ep ? { endpoint: { endpointId: ep.endpointId, boundPort: ep.boundPort, addresses: ep.addresses, homeRelay: ep.homeRelay } } : {}),
-      ...(this.#readiness ? { readiness: this.#currentReadiness() } : {}),
     };
-  }
-
-  /**
-   * Readiness as last verified, unless the lease has since run out: a heartbeat that has not
-   * renewed for a whole lease duration means the platform already shows the Connector offline.
-   */
-  #currentReadiness(): { ready: boolean; reason: string } {
-    const readiness = this.#readiness ?? { ready: false, reason: "starting" };
-    const last = this.#hb.lastRenewalAt ? Date.parse(this.#hb.lastRenewalAt) : undefined;
-    if (readiness.ready && last !== undefined && Date.now() - last > this.#leaseDurationS * 1_000) {
-      const why = this.#hb.lastError ? `: ${this.#hb.lastError.message}` : "";
-      return { ready: false, reason: `lease not renewed for ${Math.round((Date.now() - last) / 1000)}s${why}` };
-    }
-    return readiness;
   }
 
   /** The ListenNode worker answers within 2 s (the service watchdog pings only while it does). */
@@ -195,7 +181,7 @@ export class ListenSession {
   async #setUp(): Promise<void> {
     const d = this.#d;
     const files = slotFiles(d.slotDir);
-    this.#lock = acquireSlotLock(
+    this.#lock = d.lock ?? acquireSlotLock(
       files.lock,
       `the identity of ${d.slotLabel}`,
       `another 'tunnel listen' serves ${d.slotLabel} from this machine; stop it first (one ListenNode per key)`,
@@ -262,7 +248,6 @@ export class ListenSession {
       );
     }
     this.#tunnel = { ...this.#tunnel, hostnames: progress.hostnames };
-    this.#readiness = { ready: true, reason: "verified" };
     d.reporter.ready(this.#tunnel, urls, d.endpointId, performance.now() - this.#started);
     trimAfterStart(); // the main thread's heap, past setup and verification (heap-trim.ts)
   }
@@ -438,9 +423,12 @@ export class ListenSession {
       await this.#pushTokenIfChanged();
       let progress;
       try {
-        progress = await d.service.progress(id);
+        progress = await d.service.progress(id, { advertisement: true });
       } catch (err) {
-        log.withTag("watch").debug(`progress poll failed: ${err instanceof Error ? err.message : String(err)}`);
+        // Recorded: consecutive failed polls make the tunnel not ready (readiness.ts).
+        const message = err instanceof Error ? err.message : String(err);
+        log.withTag("watch").debug(`progress poll failed: ${message}`);
+        d.reporter.watched({ ok: false, message });
         continue;
       }
       if (!progress) {
@@ -452,10 +440,7 @@ export class ListenSession {
         d.reporter.ended("terminal_failure", id, `  Tunnel is no longer reachable from the edge.\n${formatTerminalFailure(failed)}`);
         return 64;
       }
-      const pending = progress.steps.find((s) => s.status !== "ready" && !(s.step === "connector_metadata_programmed" && s.status === "unknown"));
-      this.#readiness = pending
-        ? { ready: false, reason: `${pending.label} is ${pending.status}${pending.message ? `: ${pending.message}` : pending.reason ? ` (${pending.reason})` : ""}` }
-        : { ready: true, reason: "verified" };
+      d.reporter.watched({ ok: true, progress });
     }
   }
 
@@ -472,7 +457,7 @@ export class ListenSession {
         if (!quiet) d.reporter.disabled(id);
       } catch (err) {
         if (!(err instanceof Rejected)) {
-          d.reporter.notice(`warning: could not disable tunnel ${id}: ${err instanceof Error ? err.message : String(err)}`);
+          d.reporter.disableFailed(id, err instanceof Error ? err.message : String(err));
         }
       }
     }

@@ -30,6 +30,12 @@ export async function loadOrCreateIdentity(dir: string): Promise<Identity> {
   return { secretKey, endpointIdHex: await endpointIdFromSecret(secretKey) };
 }
 
+/** The slot's identity if it has one; creates nothing (read-only commands, issue 18 item 10). */
+export async function loadIdentity(dir: string): Promise<Identity | undefined> {
+  const secretKey = await readKey(slotFiles(dir).listenKey);
+  return secretKey ? { secretKey, endpointIdHex: await endpointIdFromSecret(secretKey) } : undefined;
+}
+
 async function readKey(path: string): Promise<Uint8Array | undefined> {
   let bytes: Buffer;
   try {

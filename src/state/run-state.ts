@@ -71,8 +71,28 @@ export const RunState = v.object({
   addresses: v.array(v.object({ address: Str, port: Num })),
   homeRelay: v.nullable(Str),
   health: v.nullable(Str),
-  /** Last known readiness with its reason (the same as `/readyz`). */
-  readiness: v.object({ ready: v.boolean(), reason: Str }),
+  /**
+   * The readiness verdict (`src/listen/readiness.ts`), recorded on every change: `/readyz`,
+   * `/metrics`, `ps` and `status` all answer from it. `state` is absent in files older than it.
+   */
+  readiness: v.object({
+    ready: v.boolean(),
+    reason: Str,
+    state: v.optional(v.picklist(["starting", "ready", "degraded", "stopping", "stopped", "failed", "dead"])),
+  }),
+  /** The runtime watch's last poll of the tunnel's objects (absent until the first one). */
+  watch: v.optional(
+    v.object({
+      lastPollAt: v.nullable(Str),
+      /** Failed polls in a row (0 after a good one). */
+      failures: Num,
+      lastError: v.nullable(v.object({ message: Str, at: Str })),
+      /** The tunnel's ConnectorAdvertisement exists (false: disabled from elsewhere). */
+      advertised: v.nullable(v.boolean()),
+    }),
+  ),
+  /** Set when the tunnel could not be disabled on the way out: its advertisement may still be up. */
+  disableError: v.optional(v.nullable(v.object({ message: Str, at: Str }))),
   auth: v.object({
     session: v.nullable(Str),
     lastRefreshAt: v.nullable(Str),
@@ -86,6 +106,8 @@ export const RunState = v.object({
     renewals: Num,
     failures: Num,
     lastError: v.nullable(v.object({ message: Str, at: Str })),
+    /** The Lease's duration as the heartbeat last read it. */
+    leaseDurationS: v.optional(Num),
   }),
   conditions: v.array(v.object({ step: Str, status: Str, reason: v.nullable(Str), message: v.nullable(Str), resource: v.nullable(Str) })),
   counters: v.object({
@@ -122,7 +144,7 @@ export function emptyRunState(init: { pid: number; startTime: string | undefined
     addresses: [],
     homeRelay: null,
     health: null,
-    readiness: { ready: false, reason: "starting" },
+    readiness: { ready: false, reason: "starting", state: "starting" },
     auth: { session: null, lastRefreshAt: null, expiresAt: null, refreshes: { refreshed: 0, same_token: 0, refresh_failed: 0 }, lastError: null },
     heartbeat: { connector: null, lastRenewalAt: null, renewals: 0, failures: 0, lastError: null },
     conditions: [],
@@ -162,15 +184,21 @@ export function isRunning(state: RunState): boolean {
   return sameProcessRunning(state.pid, state.startTime ?? undefined);
 }
 
-export type LiveStatus = "starting" | "ready" | "stopping" | "stopped" | "failed" | "dead";
+export type LiveStatus = "starting" | "ready" | "degraded" | "stopping" | "stopped" | "failed" | "dead";
 
 /**
- * What `ps` shows: the written phase while the process lives; once it is gone, `stopped` after a
+ * What `ps` shows: the written phase while the process lives (`degraded` when it was ready and its
+ * recorded readiness says it is not any more); once it is gone, `stopped` after a
  * clean stop, `failed` after a reported failure, and `dead` when it vanished without saying so
  * (`kill -9`, a crash, a reboot).
  */
 export function liveStatus(state: RunState, running: boolean): LiveStatus {
-  if (running) return state.phase === "stopped" || state.phase === "failed" ? "stopping" : state.phase;
+  if (running) {
+    if (state.phase === "stopped" || state.phase === "failed") return "stopping";
+    // Verified once, not ready now (disabled elsewhere, control plane down, lease lapsed).
+    if (state.phase === "ready" && !state.readiness.ready) return "degraded";
+    return state.phase;
+  }
   if (state.phase === "stopped") return "stopped";
   if (state.phase === "failed") return "failed";
   return "dead";

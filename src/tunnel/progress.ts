@@ -62,6 +62,8 @@ export interface ProgressStep {
 export interface TunnelProgress {
   readonly hostnames: string[];
   readonly steps: ProgressStep[];
+  /** The tunnel's ConnectorAdvertisement exists; absent when it was not read. */
+  readonly advertised?: boolean;
 }
 
 export const DEFERRED_TO_OWNER = "DeferredToOwner";
@@ -82,7 +84,7 @@ export function proxyHostnames(proxy: HTTPProxy): string[] {
   return proxy.status?.hostnames ?? proxy.spec.hostnames ?? [];
 }
 
-export function computeProgress(proxy: HTTPProxy, connector: Connector | undefined): TunnelProgress {
+export function computeProgress(proxy: HTTPProxy, connector: Connector | undefined, advertised?: boolean): TunnelProgress {
   const proxyResource = proxy.metadata.name ? `HTTPProxy/${proxy.metadata.name}` : undefined;
   const connectorResource = connector?.metadata.name ? `Connector/${connector.metadata.name}` : undefined;
   const steps = STEPS.map((def): ProgressStep => {
@@ -101,7 +103,7 @@ export function computeProgress(proxy: HTTPProxy, connector: Connector | undefin
       ...(resource ? { resource } : {}),
     };
   });
-  return { hostnames: proxyHostnames(proxy), steps };
+  return { hostnames: proxyHostnames(proxy), steps, ...(advertised !== undefined ? { advertised } : {}) };
 }
 
 /** A step that will not heal by waiting: the iroh DNS record is owned by another Connector (§J.4). */

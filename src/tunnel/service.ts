@@ -224,12 +224,16 @@ export class TunnelService {
    * Setup progress from the HTTPProxy and its Connector; `undefined` when the tunnel does not exist.
    * `budget` replaces the client's transient budget for these reads (a polling caller's own).
    */
-  async progress(id: string, options: ReadOptions = {}): Promise<TunnelProgress | undefined> {
+  async progress(id: string, options: ReadOptions & { advertisement?: boolean } = {}): Promise<TunnelProgress | undefined> {
     const proxy = await this.#client.get("HTTPProxy", id, options);
     if (!proxy) return undefined;
     const connectorName = proxyConnectorName(proxy);
-    const connector = connectorName ? await this.#client.get("Connector", connectorName, options) : undefined;
-    return computeProgress(proxy, connector);
+    // The runtime watch also asks whether the tunnel is still advertised (disabled from elsewhere).
+    const [connector, ad] = await Promise.all([
+      connectorName ? this.#client.get("Connector", connectorName, options) : Promise.resolve(undefined),
+      options.advertisement ? this.#client.get("ConnectorAdvertisement", id, options) : Promise.resolve(undefined),
+    ]);
+    return computeProgress(proxy, connector, options.advertisement ? ad !== undefined : undefined);
   }
 
   // ---------- writing ----------

@@ -9,7 +9,7 @@ import { readDatumctlConfig } from "../../context/datumctl-config.ts";
 import { resolveContext, type ResolvedContext } from "../../context/resolve.ts";
 import { ControlPlaneClient } from "../../controlplane/client.ts";
 import { log, say } from "../../log.ts";
-import { loadOrCreateIdentity, type Identity } from "../../state/identity.ts";
+import { loadIdentity, loadOrCreateIdentity, type Identity } from "../../state/identity.ts";
 import { projectDir, slotFiles, stateRoot } from "../../state/paths.ts";
 import { TunnelService } from "../../tunnel/service.ts";
 
@@ -32,6 +32,15 @@ export interface OpenOptions {
   readonly slotDir?: string | undefined;
   readonly signal?: AbortSignal;
   readonly onTokenEvent?: (event: TokenEvent) => void;
+  /**
+   * A command that only reads (`list`): use the slot's identity if there is one, and create no
+   * directory or key when there is not (then `identity` is undefined).
+   */
+  readonly readOnly?: boolean;
+}
+
+export interface ReadOnlyProjectSession extends Omit<ProjectSession, "identity"> {
+  readonly identity: Identity | undefined;
 }
 
 function logTokenEvent(event: TokenEvent): void {
@@ -49,7 +58,9 @@ function logTokenEvent(event: TokenEvent): void {
   }
 }
 
-export async function openProject(options: OpenOptions = {}): Promise<ProjectSession> {
+export async function openProject(options: OpenOptions & { readOnly: true }): Promise<ReadOnlyProjectSession>;
+export async function openProject(options?: OpenOptions & { readOnly?: false }): Promise<ProjectSession>;
+export async function openProject(options: OpenOptions = {}): Promise<ProjectSession | ReadOnlyProjectSession> {
   const resolved = resolveContext({
     flags: { project: options.project, session: options.session },
     env: process.env,
@@ -73,10 +84,11 @@ export async function openProject(options: OpenOptions = {}): Promise<ProjectSes
     ...(options.signal ? { signal: options.signal } : {}),
   });
   const slotDir = options.slotDir ?? projectDir(stateRoot("user"), context.project);
-  const identity = await loadOrCreateIdentity(slotDir);
+  const identity = options.readOnly ? await loadIdentity(slotDir) : await loadOrCreateIdentity(slotDir);
   const service = new TunnelService({
     client,
-    endpointId: identity.endpointIdHex,
+    // Without an identity this machine has no Connector: reads that look for ours find none.
+    endpointId: identity?.endpointIdHex ?? "",
     allowListPath: slotFiles(slotDir).allowList,
   });
   return { context, tokens, client, service, identity, slotDir };

@@ -8,7 +8,7 @@ export const list = defineCommand({
   meta: { name: "list", description: "List the project's tunnels with their hostnames and state" },
   args: { ...projectArg, ...sessionArg, ...outputArg },
   async run({ args }) {
-    const { service, context } = await openProject({ project: args.project, session: args.session });
+    const { service, context } = await openProject({ project: args.project, session: args.session, readOnly: true });
     const tunnels = await service.list();
     const format = args.output as OutputFormat;
     if (format === "table" && tunnels.length === 0) {

@@ -37,7 +37,10 @@ export const status = defineCommand({
       status: entry?.status ?? "never started",
       running: entry?.running === true,
       config: entry?.config ?? null,
-      run: entry?.run ?? null,
+      readiness: entry?.readiness ?? null,
+      lastError: entry?.lastError ?? null,
+      // The recorded verdict is only true while its process runs: show the observed one.
+      run: entry?.run ? { ...entry.run, readiness: entry.readiness ?? entry.run.readiness } : null,
       service,
       log: raw,
     };

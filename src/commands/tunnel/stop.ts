@@ -1,13 +1,25 @@
 import { defineCommand } from "citty";
 import { namedTunnel } from "../../daemon/inventory.ts";
 import { STOP_BUDGET_MS, stopProcess, type StopOutcome } from "../../daemon/stop.ts";
-import { CliError, Exit, Rejected } from "../../errors.ts";
+import { CliError, Exit, Rejected, Unreachable } from "../../errors.ts";
 import { warn } from "../../log.ts";
 import { emit, formatJson } from "../../output.ts";
 import { unitDisplayName } from "../../service/inspect.ts";
 import { serviceManager } from "../../service/platform.ts";
 import { assertSafeName, stateRoot } from "../../state/paths.ts";
 import { pidAlive, sameProcessRunning } from "../../state/process-identity.ts";
+import { readRunState, type RunState } from "../../state/run-state.ts";
+import { tunnelFiles } from "../../state/paths.ts";
+
+/** What the stopped process recorded on its way out: whether its disable call failed. */
+async function finalState(dir: string | undefined): Promise<RunState | undefined> {
+  if (!dir) return undefined;
+  try {
+    return await readRunState(tunnelFiles(dir).run);
+  } catch {
+    return undefined;
+  }
+}
 
 /** After the manager was asked to stop it: wait for the process to go, without a second signal. */
 async function waitForExit(pid: number, startTime: string | null, budgetMs: number): Promise<boolean> {
@@ -61,9 +73,20 @@ export const stop = defineCommand({
     else if (!wasRunning) outcome = "not-running";
     else outcome = (await waitForExit(run.pid, run.startTime, STOP_BUDGET_MS)) ? "stopped" : await stopProcess(run.pid, run.startTime, 5_000);
 
-    const doc = { name, outcome, pid: run?.pid ?? null, via, ...(installed ? { unit } : {}) };
+    // A clean exit that could not disable the tunnel (control plane down) leaves the
+    // advertisement up: the edge may still route to this machine. That is not "stopped" (exit 69).
+    const final = outcome === "stopped" ? await finalState(entry?.dir) : undefined;
+    const disableError = final?.pid === run?.pid ? (final?.disableError ?? null) : null;
+    const notDisabled = disableError
+      ? new Unreachable(
+          `tunnel ${name}'s process stopped, but the tunnel could not be disabled: its advertisement may still be up (${disableError.message})`,
+          `disable it once the control plane answers: tunnel disable --id ${final?.tunnelId ?? "<id>"}${final?.project ? ` --project ${final.project}` : ""}`,
+        )
+      : undefined;
+    const doc = { name, outcome, pid: run?.pid ?? null, via, disabled: outcome === "stopped" ? !disableError : null, ...(installed ? { unit } : {}) };
     if (args.output === "json") {
       emit(formatJson(doc));
+      if (notDisabled) throw notDisabled;
       return;
     }
     const service = installed ? ` (${manager.managerName} service ${unit}${via === "signal" ? ", stopped by signal" : ""})` : "";
@@ -72,6 +95,7 @@ export const stop = defineCommand({
         process.stderr.write(`Tunnel ${name} is not running${service}.\n`);
         return;
       case "stopped":
+        if (notDisabled) throw notDisabled;
         emit(`Stopped tunnel ${name}${service}`);
         return;
       case "killed":
