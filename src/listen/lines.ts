@@ -3,6 +3,7 @@
  * functions so every wording is table-tested in one place.
  */
 import type { ProgressStep, StepStatus, TunnelProgress } from "../tunnel/progress.ts";
+import { classifyProbeError } from "../verify/probe.ts";
 
 /** Seconds with one decimal: `0.8`. */
 export function secs1(ms: number): string {
@@ -27,16 +28,44 @@ export function originVerifiedLine(url: string, status: number, elapsedMs: numbe
   return `  ✓ origin reachable (${secs1(elapsedMs)}s) [${url}]: HTTP ${status}`;
 }
 
-export function originUnverifiedLine(url: string): string {
-  return `warning: origin ${url} did not respond within budget — continuing`;
+/** Why the origin probe did not count the origin as up, from its last attempt. */
+export function originProblem(status: number | null, error: string | null): string {
+  if (status !== null) return `answered HTTP ${status}`;
+  switch (error !== null ? classifyProbeError(error) : "timeout") {
+    case "refused":
+      return "refused the connection: nothing is listening there (is the service running?)";
+    case "reset":
+      return `closed the connection without answering (${error})`;
+    case "dns":
+      return `did not resolve (${error})`;
+    case "tls":
+      return `failed the TLS handshake (${error})`;
+    case "other":
+      return `did not respond within budget (${error})`;
+    default:
+      return "did not respond within budget";
+  }
+}
+
+export function originUnverifiedLine(url: string, status: number | null = null, error: string | null = null): string {
+  return `warning: origin ${url} ${originProblem(status, error)} — continuing`;
+}
+
+/**
+ * The public URL's last answer while it is waited for. A 502 while the origin probe found the
+ * origin down is the edge reaching this tunnel and the tunnel not reaching the origin: say so.
+ */
+export function publicAnswer(status: number | null, error: string | null, originDown: boolean): string {
+  if (status === 502 && originDown) return "HTTP 502: the origin is down";
+  return status !== null ? `HTTP ${status}` : (error ?? "no answer");
 }
 
 export function proxyRespondingLine(url: string, status: number, elapsedMs: number): string {
   return `  ✓ proxy responding (${secs1(elapsedMs)}s) [${url}]: HTTP ${status}`;
 }
 
-export function proxyWaitingLine(url: string, elapsedMs: number, status: number | null, error: string | null): string {
-  return `  ○ waiting for tunnel [${url}] (${secs0(elapsedMs)}s) ... ${status !== null ? `HTTP ${status}` : (error ?? "no answer")}`;
+export function proxyWaitingLine(url: string, elapsedMs: number, status: number | null, error: string | null, originDown = false): string {
+  return `  ○ waiting for tunnel [${url}] (${secs0(elapsedMs)}s) ... ${publicAnswer(status, error, originDown)}`;
 }
 
 export function readyLine(elapsedMs: number, url: string): string {

@@ -8,15 +8,15 @@
 import type { ProbeSummary, ProbeTarget } from "../../workers/messages.ts";
 import type { TunnelProgress } from "../tunnel/progress.ts";
 import type { TunnelSummary } from "../tunnel/service.ts";
-import type { Readiness } from "./readiness.ts";
-import type { WatchPoll } from "./run-recorder.ts";
 import { writeStdout } from "../stdout.ts";
+import { captureWrites, LiveRegion } from "./live-region.ts";
 import {
   originUnverifiedLine,
   originVerifiedLine,
   progressChanges,
   proxyRespondingLine,
   proxyWaitingLine,
+  publicAnswer,
   readyLine,
   stepDoneLine,
   stepWaitingLine,
@@ -38,14 +38,8 @@ export interface ListenReporter {
   /** A runtime warning or note (login lost, heartbeat trouble). */
   notice(line: string): void;
   ended(kind: RuntimeEnd, id: string, message: string): void;
-  /** After ready: readiness was lost (`degraded`) or came back (`ready`), with the reason. */
-  readinessChanged(id: string, readiness: Readiness): void;
   disabling(): void;
   disabled(id: string): void;
-  /** The tunnel could not be disabled on the way out: its advertisement may still be up. */
-  disableFailed(id: string, message: string): void;
-  /** A runtime-watch poll (recorded in `run.json`; nothing to show). */
-  watched(poll: WatchPoll): void;
   close(): void;
 }
 
@@ -63,6 +57,8 @@ export class PlainReporter implements ListenReporter {
   #last: TunnelProgress | undefined;
   readonly #waitingShown = new Map<string, number>();
   #probeShownAt = 0;
+  /** The origin probe found the origin down (so a 502 from the public URL is the origin's). */
+  protected originDown = false;
 
   constructor(
     protected readonly err: Write = stderrLine,
@@ -113,12 +109,13 @@ export class PlainReporter implements ListenReporter {
   probeAttempt(target: ProbeTarget, url: string, elapsedMs: number, status: number | null, error: string | null): void {
     if (target !== "public" || elapsedMs - this.#probeShownAt < PROBE_WAITING_EVERY_MS) return;
     this.#probeShownAt = elapsedMs;
-    this.err(proxyWaitingLine(url, elapsedMs, status, error));
+    this.err(proxyWaitingLine(url, elapsedMs, status, error, this.originDown));
   }
 
   probed(target: ProbeTarget, r: ProbeSummary): void {
     if (target === "origin") {
-      this.err(r.up && r.status !== null ? originVerifiedLine(r.url, r.status, r.elapsedMs) : originUnverifiedLine(r.url));
+      this.originDown = !r.up;
+      this.err(r.up && r.status !== null ? originVerifiedLine(r.url, r.status, r.elapsedMs) : originUnverifiedLine(r.url, r.status, r.error));
     } else if (r.up && r.status !== null) {
       this.err(proxyRespondingLine(r.url, r.status, r.elapsedMs));
     }
@@ -137,10 +134,6 @@ export class PlainReporter implements ListenReporter {
     this.err(message);
   }
 
-  readinessChanged(_id: string, r: Readiness): void {
-    this.err(r.ready ? "Tunnel ready again." : `warning: tunnel not ready: ${r.reason}`);
-  }
-
   disabling(): void {
     this.err("");
     this.err("Disabling tunnel...");
@@ -149,12 +142,6 @@ export class PlainReporter implements ListenReporter {
   disabled(_id: string): void {
     this.err("Tunnel disabled.");
   }
-
-  disableFailed(id: string, message: string): void {
-    this.err(`warning: could not disable tunnel ${id}: ${message}`);
-  }
-
-  watched(_poll: WatchPoll): void {}
 
   close(): void {}
 }
@@ -212,11 +199,6 @@ export class JsonReporter extends PlainReporter {
     this.#emit({ type: kind === "terminal_failure" ? "tunnel_terminal_failure" : "tunnel_deleted_upstream", id, message });
   }
 
-  override readinessChanged(id: string, r: Readiness): void {
-    super.readinessChanged(id, r);
-    this.#emit(r.ready ? { type: "tunnel_recovered", id } : { type: "tunnel_degraded", id, reason: r.reason });
-  }
-
   override disabled(id: string): void {
     super.disabled(id);
     this.#emit({ type: "tunnel_disabled", id });
@@ -225,38 +207,40 @@ export class JsonReporter extends PlainReporter {
 
 const SPINNER = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
+/** The size of a terminal stream, read afresh (it changes on a resize); undefined when unknown. */
+function sizeOf(stream: NodeJS.WriteStream): { columns: number; rows: number } | undefined {
+  const [columns, rows] = typeof stream.getWindowSize === "function" ? stream.getWindowSize() : [stream.columns, stream.rows];
+  return columns && rows ? { columns, rows } : undefined;
+}
+
 /**
  * A live block on the terminal: one row per setup step (✓ done, spinner for the step being waited
- * on, · for later ones) and a status row, redrawn in place. Lines printed meanwhile go above it.
+ * on, · for later ones) and a status row, redrawn in place (`LiveRegion`). Lines printed meanwhile,
+ * by this reporter or anything else writing to the stream (the logger, warnings), go above it.
  */
 export class TtyReporter extends PlainReporter {
   #progress: TunnelProgress | undefined;
   #doneAt = new Map<string, number>();
   #status = "";
-  #drawn = 0;
   #frame = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
   #started = performance.now();
+  #region: LiveRegion | undefined;
+  #releaseWrites: (() => void) | undefined;
+  #onResize: (() => void) | undefined;
   readonly #stream: NodeJS.WriteStream;
 
   constructor(stream: NodeJS.WriteStream = process.stderr, out: Write = stdoutLine) {
-    super((line) => this.#above(line), out);
+    super((line) => this.#line(line), out);
     this.#stream = stream;
   }
 
-  #above(line: string): void {
-    this.#clear();
-    this.#stream.write(`${line}\n`);
-    this.#draw();
+  #line(line: string): void {
+    if (this.#region) this.#region.above(`${line}\n`);
+    else this.#stream.write(`${line}\n`);
   }
 
-  #clear(): void {
-    if (this.#drawn > 0) this.#stream.write(`\x1b[${this.#drawn}A\x1b[0J`);
-    this.#drawn = 0;
-  }
-
-  #draw(): void {
-    if (!this.#timer) return;
+  #rows(final: boolean): string[] {
     const rows: string[] = [];
     const spin = SPINNER[this.#frame % SPINNER.length] ?? "*";
     let waiting = false;
@@ -268,28 +252,35 @@ export class TtyReporter extends PlainReporter {
       } else if (!waiting) {
         waiting = true;
         const detail = step.message ?? step.reason;
-        rows.push(`  ${spin} ${step.label}${detail ? ` — ${detail}` : ""}`);
+        rows.push(`  ${final ? "·" : spin} ${step.label}${detail ? ` — ${detail}` : ""}`);
       } else rows.push(`  · ${step.label}`);
     }
-    const elapsed = ((performance.now() - this.#started) / 1000).toFixed(1);
-    rows.push(`  ${this.#status ? `${spin} ${this.#status}` : ""} (${elapsed}s)`);
-    this.#stream.write(`${rows.join("\n")}\n`);
-    this.#drawn = rows.length;
+    if (!final) {
+      const elapsed = ((performance.now() - this.#started) / 1000).toFixed(1);
+      rows.push(`  ${this.#status ? `${spin} ${this.#status} ` : ""}(${elapsed}s)`);
+    }
+    return rows;
   }
 
   #redraw(): void {
-    this.#clear();
-    this.#draw();
+    this.#region?.show(this.#rows(false));
   }
 
   override settingUp(): void {
+    if (this.#region) return;
     this.#started = performance.now();
     this.#status = "setting up tunnel";
+    const capture = captureWrites(this.#stream, (text) => this.#region?.above(text));
+    this.#releaseWrites = capture.release;
+    this.#region = new LiveRegion({ write: capture.raw, size: () => sizeOf(this.#stream) });
     this.#timer = setInterval(() => {
       this.#frame++;
       this.#redraw();
     }, 100);
     this.#timer.unref?.();
+    // A resize reflows what is on the screen: redraw at the new width right away.
+    this.#onResize = () => this.#redraw();
+    if (typeof this.#stream.on === "function") this.#stream.on("resize", this.#onResize);
     this.#redraw();
   }
 
@@ -306,7 +297,7 @@ export class TtyReporter extends PlainReporter {
 
   override probeAttempt(target: ProbeTarget, url: string, _elapsedMs: number, status: number | null, error: string | null): void {
     if (target !== "public") return;
-    this.#status = `waiting for ${url} (${status !== null ? `HTTP ${status}` : (error ?? "no answer")})`;
+    this.#status = `waiting for ${url} (${publicAnswer(status, error, this.originDown)})`;
   }
 
   override ready(t: TunnelSummary, urls: readonly string[], endpointId: string, elapsedMs: number): void {
@@ -315,14 +306,17 @@ export class TtyReporter extends PlainReporter {
   }
 
   override close(): void {
-    if (!this.#timer) return;
-    this.#status = "";
-    this.#redraw();
+    if (!this.#region) return;
     clearInterval(this.#timer);
     this.#timer = undefined;
-    // Leave the final block on screen, without the empty status row.
-    this.#stream.write("\x1b[1A\x1b[2K");
-    this.#drawn = 0;
+    if (this.#onResize && typeof this.#stream.off === "function") this.#stream.off("resize", this.#onResize);
+    this.#onResize = undefined;
+    // Leave the final block on screen, without the status row.
+    this.#region.show(this.#rows(true));
+    this.#region.release();
+    this.#region = undefined;
+    this.#releaseWrites?.();
+    this.#releaseWrites = undefined;
   }
 }
 

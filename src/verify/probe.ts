@@ -54,6 +54,20 @@ export function looksLikeDnsError(text: string): boolean {
   return ["dns", "name or service not known", "nodomain", "failed to lookup", "no such host", "enotfound", "eai_again", "unable to connect. is the computer able to access the url"].some((s) => t.includes(s));
 }
 
+/** What kind of failure a probe's error text (from `innermostMessage`) reports, for the user's line. */
+export type ProbeFailure = "refused" | "timeout" | "reset" | "dns" | "tls" | "other";
+
+export function classifyProbeError(text: string): ProbeFailure {
+  const t = text.toLowerCase();
+  // Before DNS: Bun's refusal also says "Unable to connect. Is the computer able to access the url?".
+  if (["econnrefused", "connectionrefused", "connection refused"].some((s) => t.includes(s))) return "refused";
+  if (["timed out", "timeout", "etimedout"].some((s) => t.includes(s))) return "timeout";
+  if (["econnreset", "connectionclosed", "connection reset", "socket hang up", "epipe"].some((s) => t.includes(s))) return "reset";
+  if (looksLikeDnsError(text)) return "dns";
+  if (["certificate", "cert_", "tls", "ssl", "self signed", "self-signed"].some((s) => t.includes(s))) return "tls";
+  return "other";
+}
+
 /** The innermost message of an error chain, first line only. */
 export function innermostMessage(err: unknown): string {
   let e: unknown = err;

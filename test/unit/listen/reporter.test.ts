@@ -5,6 +5,7 @@ import { readyLine } from "../../../src/listen/lines.ts";
 import type { TunnelSummary } from "../../../src/tunnel/service.ts";
 import type { ProbeSummary } from "../../../workers/messages.ts";
 import { progressOf, progressWith } from "./progress-fixtures.ts";
+import { VtScreen } from "../../helpers/vt-screen.ts";
 
 const EID = "a".repeat(64);
 const ORIGIN = "http://127.0.0.1:3000";
@@ -132,7 +133,27 @@ describe("PlainReporter", () => {
   test.each<[string, (r: ListenReporter) => void, string[]]>([
     ["pollFailed", (r) => r.pollFailed("HTTP 503", 3), ["  … progress poll failed (3 in a row), retrying: HTTP 503"]],
     ["origin down", (r) => r.probed("origin", probe(ORIGIN, false, null, 5_000, "ECONNREFUSED")), [
+      "warning: origin http://127.0.0.1:3000 refused the connection: nothing is listening there (is the service running?) — continuing",
+    ]],
+    ["origin silent", (r) => r.probed("origin", probe(ORIGIN, false, null, 5_000, null)), [
       "warning: origin http://127.0.0.1:3000 did not respond within budget — continuing",
+    ]],
+    ["origin answers 503", (r) => r.probed("origin", probe(ORIGIN, false, 503, 5_000, null)), [
+      "warning: origin http://127.0.0.1:3000 answered HTTP 503 — continuing",
+    ]],
+    ["origin down, then the public URL answers 502: the origin is down", (r) => {
+      r.probed("origin", probe(ORIGIN, false, null, 5_000, "ECONNREFUSED: Unable to connect"));
+      r.probeAttempt("public", URL_, 5_000, 502, null);
+    }, [
+      "warning: origin http://127.0.0.1:3000 refused the connection: nothing is listening there (is the service running?) — continuing",
+      "  ○ waiting for tunnel [https://abc.datumproxy.net] (5s) ... HTTP 502: the origin is down",
+    ]],
+    ["origin up, the public URL answers 502: just the status", (r) => {
+      r.probed("origin", probe(ORIGIN, true, 200, 5, null));
+      r.probeAttempt("public", URL_, 5_000, 502, null);
+    }, [
+      "  ✓ origin reachable (0.0s) [http://127.0.0.1:3000]: HTTP 200",
+      "  ○ waiting for tunnel [https://abc.datumproxy.net] (5s) ... HTTP 502",
     ]],
     ["public not up: nothing", (r) => r.probed("public", probe(URL_, false, 503, 60_000)), []],
     ["origin attempts are not shown", (r) => r.probeAttempt("origin", ORIGIN, 9_000, null, "ECONNREFUSED"), []],
@@ -239,12 +260,29 @@ describe("JsonReporter", () => {
   });
 });
 
-/** A terminal stand-in that keeps every write. */
+/** A terminal stand-in: every write is kept and drawn on an emulated screen of the given width. */
 class FakeStream {
   readonly writes: string[] = [];
+  readonly #listeners = new Map<string, (() => void)[]>();
+  constructor(readonly vt = new VtScreen(80)) {}
   write(chunk: string): boolean {
     this.writes.push(chunk);
+    this.vt.write(chunk);
     return true;
+  }
+  getWindowSize(): [number, number] {
+    return [this.vt.columns, this.vt.height];
+  }
+  on(event: string, fn: () => void): this {
+    this.#listeners.set(event, [...(this.#listeners.get(event) ?? []), fn]);
+    return this;
+  }
+  off(event: string, fn: () => void): this {
+    this.#listeners.set(event, (this.#listeners.get(event) ?? []).filter((f) => f !== fn));
+    return this;
+  }
+  emit(event: string): void {
+    for (const fn of this.#listeners.get(event) ?? []) fn();
   }
   text(): string {
     return this.writes.join("");
@@ -291,7 +329,8 @@ describe("TtyReporter", () => {
   afterEach(() => timers.uninstall());
 
   test("draws a live block, redraws it on ticks, ends with the ready line on stdout and stops its timer", () => {
-    const stream = new FakeStream();
+    const vt = new VtScreen(80);
+    const stream = new FakeStream(vt);
     const out: string[] = [];
     const r = new TtyReporter(stream as unknown as NodeJS.WriteStream, (l) => void out.push(l));
 
@@ -301,64 +340,97 @@ describe("TtyReporter", () => {
     r.settingUp();
     expect(timers.active.size).toBe(1);
     expect([...timers.active.values()][0]?.ms).toBe(100);
-    expect(stream.text()).toContain("⠋ setting up tunnel");
+    expect(vt.lines().at(-1)).toMatch(/^ {2}⠋ setting up tunnel \(\d+\.\ds\)$/);
 
     r.progress(P1, 800);
-    const block = stream.writes.at(-1) ?? "";
-    expect(block).toContain("  ✓ tunnel accepted (0.8s)");
-    expect(block).toContain("  ⠋ TLS certificate issued");
-    expect(block).toContain("  · connector ready");
-    // The previous one-row block (status only) was erased before this one was drawn.
-    expect(stream.writes).toContain("\x1b[1A\x1b[0J");
+    expect(vt.lines().slice(1, 7)).toEqual([
+      "  ✓ tunnel accepted (0.8s)",
+      "  ⠋ TLS certificate issued",
+      "  · connector ready",
+      "  · iroh DNS published",
+      "  · route programmed",
+      // Optional and unknown (J.12): not waited for.
+      "  ✓ envoy metadata propagated",
+    ]);
 
-    const before = stream.writes.length;
     timers.tick();
     timers.tick();
-    const ticked = stream.writes.slice(before);
-    // Each tick moves the cursor up over the 7-row block (6 steps + status), clears, redraws.
-    expect(ticked.filter((w) => w === "\x1b[7A\x1b[0J")).toHaveLength(2);
-    expect(ticked.join("")).toContain("⠙ TLS certificate issued");
-    expect(ticked.join("")).toContain("⠹ TLS certificate issued");
+    // Each tick replaces the block: still one copy, the spinner two frames on.
+    expect(vt.lines().filter((l) => l.includes("tunnel accepted"))).toHaveLength(1);
+    expect(vt.lines()[2]).toBe("  ⠹ TLS certificate issued");
 
     r.notice("note above the block");
-    const noticeAt = stream.writes.indexOf("note above the block\n");
-    expect(noticeAt).toBeGreaterThan(0);
-    expect(stream.writes[noticeAt - 1]).toBe("\x1b[7A\x1b[0J");
+    // Anything else written to the stream meanwhile also goes above the block.
+    stream.write("[warn] a logger line\n");
+    timers.tick();
+    expect(vt.lines().slice(0, 4)).toEqual([`Your endpoint ID: ${EID}`, "note above the block", "[warn] a logger line", "  ✓ tunnel accepted (0.8s)"]);
 
     r.progress(P2, 2_300);
     r.verifying();
-    expect(stream.writes.at(-1)).toContain("verifying the public URL");
-    r.probeAttempt("public", URL_, 1_000, 503, null);
+    expect(vt.lines().at(-1)).toContain("verifying the public URL");
+    r.probed("origin", probe(ORIGIN, false, null, 5_000, "ECONNREFUSED: Unable to connect. Is the computer able to access the url?"));
+    r.probeAttempt("public", URL_, 1_000, 502, null);
     timers.tick();
-    expect(stream.writes.at(-1)).toContain(`waiting for ${URL_} (HTTP 503)`);
+    expect(vt.lines().at(-1)).toContain(`waiting for ${URL_} (HTTP 502: the origin is down)`);
 
     r.ready(TUNNEL, [URL_], EID, 3_000);
     expect(out).toEqual(["Tunnel ready after 3 sec: https://abc.datumproxy.net"]);
     expect(timers.active.size).toBe(0);
     expect(timers.cleared).toHaveLength(1);
-    expect(stream.writes).toContain("\x1b[1A\x1b[2K");
-    expect(stream.writes.at(-1)).toBe("Press Ctrl+C to stop...\n");
-    // The final block shows every step done.
-    expect(stream.text()).toContain("  ✓ route programmed (2.3s)");
-    expect(stream.text()).toContain("  ✓ envoy metadata propagated");
+    expect(vt.lines()).toEqual([
+      `Your endpoint ID: ${EID}`,
+      "note above the block",
+      "[warn] a logger line",
+      "warning: origin http://127.0.0.1:3000 refused the connection: nothing is listening there (is the service running?) — continuing",
+      "  ✓ tunnel accepted (0.8s)",
+      "  ✓ TLS certificate issued (2.3s)",
+      "  ✓ connector ready (2.3s)",
+      "  ✓ iroh DNS published (2.3s)",
+      "  ✓ route programmed (2.3s)",
+      "  ✓ envoy metadata propagated",
+      "Press Ctrl+C to stop...",
+    ]);
 
-    // After close: plain lines, no redraws, and close is idempotent.
+    // After close: plain lines, no redraws, the stream's own write back, and close is idempotent.
     const after = stream.writes.length;
     r.close();
     r.disabling();
     r.disabled(TUNNEL.id);
-    expect(stream.writes.slice(after)).toEqual(["\n", "Disabling tunnel...\n", "Tunnel disabled.\n"]);
+    stream.write("direct\n");
+    expect(stream.writes.slice(after)).toEqual(["\n", "Disabling tunnel...\n", "Tunnel disabled.\n", "direct\n"]);
     expect(timers.cleared).toHaveLength(1);
   });
 
-  test("close() stops the timer even before ready", () => {
-    const stream = new FakeStream();
+  test.each([40, 24])("at %p columns the wrapped rows are erased too: one copy of each line", (columns) => {
+    const vt = new VtScreen(columns);
+    const stream = new FakeStream(vt);
+    const r = new TtyReporter(stream as unknown as NodeJS.WriteStream, () => undefined);
+    r.settingUp();
+    r.progress(P1, 800);
+    for (let i = 0; i < 5; i++) timers.tick();
+    r.notice("warning: origin http://127.0.0.1:3000 refused the connection: nothing is listening there (is the service running?) — continuing");
+    for (let i = 0; i < 5; i++) timers.tick();
+    vt.resize(columns + 30);
+    timers.tick();
+    vt.resize(columns);
+    stream.emit("resize");
+    r.close();
+    const lines = vt.lines();
+    expect(lines.filter((l) => l.includes("tunnel accepted"))).toEqual(["  ✓ tunnel accepted (0.8s)"]);
+    expect(lines.filter((l) => l.includes("warning:"))).toHaveLength(1);
+    expect(lines.filter((l) => /[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]/.test(l))).toEqual([]);
+  });
+
+  test("close() stops the timer even before ready, leaving the steps without the status row", () => {
+    const vt = new VtScreen(80);
+    const stream = new FakeStream(vt);
     const r = new TtyReporter(stream as unknown as NodeJS.WriteStream, () => undefined);
     r.settingUp();
     r.progress(P0, 100);
     r.close();
     expect(timers.active.size).toBe(0);
-    expect(stream.writes.at(-1)).toBe("\x1b[1A\x1b[2K");
+    expect(vt.lines()[0]).toMatch(/^ {2}· tunnel accepted/);
+    expect(vt.lines().filter((l) => l.includes("setting up tunnel"))).toEqual([]);
     const n = stream.writes.length;
     r.close();
     expect(stream.writes.length).toBe(n);

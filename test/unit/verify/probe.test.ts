@@ -1,6 +1,7 @@
 // "Is it up yet?" probes (upstream-runtime §C.10) with scripted GETs and a fake clock: nothing sleeps.
 import { describe, expect, test } from "bun:test";
 import {
+  classifyProbeError,
   type Getter,
   innermostMessage,
   isUp,
@@ -263,5 +264,37 @@ describe("innermostMessage", () => {
     ["at most eight levels deep", chain(10), "level 2"],
   ])("%s", (_name, err, expected) => {
     expect(innermostMessage(err)).toBe(expected);
+  });
+});
+
+describe("classifyProbeError (what the origin warning says)", () => {
+  test.each([
+    ["ECONNREFUSED: ECONNREFUSED: Unable to connect. Is the computer able to access the url?", "refused"],
+    ["ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:3000", "refused"],
+    ["ConnectionRefused: Unable to connect. Is the computer able to access the url?", "refused"],
+    ["23: The operation timed out.", "timeout"],
+    ["TimeoutError: The operation timed out.", "timeout"],
+    ["ETIMEDOUT: connect ETIMEDOUT 10.0.0.1:80", "timeout"],
+    ["ECONNRESET: socket hang up", "reset"],
+    ["ConnectionClosed: The socket connection was closed unexpectedly.", "reset"],
+    ["EAI_AGAIN: getaddrinfo EAI_AGAIN no-such-host.invalid", "dns"],
+    ["ENOTFOUND: getaddrinfo ENOTFOUND abc.datumproxy.net", "dns"],
+    ["Unable to connect. Is the computer able to access the url?", "dns"],
+    ["UNABLE_TO_VERIFY_LEAF_SIGNATURE: unable to verify the first certificate", "tls"],
+    ["DEPTH_ZERO_SELF_SIGNED_CERT: self signed certificate", "tls"],
+    ["boom", "other"],
+  ])("%j → %s", (text, expected) => {
+    expect(classifyProbeError(text)).toBe(expected as ReturnType<typeof classifyProbeError>);
+  });
+
+  test("a real refused connection, as this runtime's fetch reports it", async () => {
+    const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("x") });
+    const url = `http://127.0.0.1:${server.port}/`;
+    await server.stop(true);
+    const error = await fetch(url).then(
+      () => "answered",
+      (err: unknown) => innermostMessage(err),
+    );
+    expect(classifyProbeError(error)).toBe("refused");
   });
 });
