@@ -9,7 +9,8 @@ import { FaultInjector } from "./faults.ts";
 import type { JsonObject } from "./json.ts";
 import type { Random } from "./names.ts";
 import { RequestLog } from "./request-log.ts";
-import { resourceOf } from "./resources.ts";
+import { metadataOf } from "./objects.ts";
+import { Resources, resourceOf } from "./resources.ts";
 import { ProjectStore, type StoreEvent } from "./store.ts";
 
 export interface DevCloudOptions {
@@ -64,6 +65,36 @@ export class DevCloud {
   project(id: string): ProjectStore {
     const existing = this.#stores.get(id);
     if (existing) return existing;
+    const store = this.#newStore(id);
+    store.create(resourceOf("ConnectorClass"), {
+      apiVersion: "networking.datumapis.com/v1alpha1",
+      kind: "ConnectorClass",
+      metadata: { name: DEFAULT_CONNECTOR_CLASS },
+      spec: { controllerName: DATUM_CONNECT_CONTROLLER },
+    });
+    return store;
+  }
+
+  /**
+   * Put back a saved state (`persistence.ts`): the resourceVersion counter and every project's
+   * objects, before any controller looks. No events; the controllers' first resync sees them all.
+   */
+  restore(saved: { resourceVersion: string; projects: Record<string, Record<string, JsonObject[]>> }): void {
+    let highest = Number(saved.resourceVersion);
+    for (const [id, byPlural] of Object.entries(saved.projects)) {
+      if (!DevCloud.isProjectId(id)) throw new Error(`saved state names an invalid project id "${id}"`);
+      const store = this.#stores.get(id) ?? this.#newStore(id);
+      for (const [plural, objects] of Object.entries(byPlural)) {
+        const rt = Resources.find((r) => r.plural === plural);
+        if (!rt) throw new Error(`saved state holds unknown resource "${plural}"`);
+        store.restore(rt, objects);
+        for (const obj of objects) highest = Math.max(highest, Number(metadataOf(obj).resourceVersion));
+      }
+    }
+    this.#resourceVersion = Math.max(this.#resourceVersion, highest);
+  }
+
+  #newStore(id: string): ProjectStore {
     const store = new ProjectStore(id, {
       now: this.now,
       random: this.random,
@@ -75,12 +106,6 @@ export class DevCloud {
       },
     });
     this.#stores.set(id, store);
-    store.create(resourceOf("ConnectorClass"), {
-      apiVersion: "networking.datumapis.com/v1alpha1",
-      kind: "ConnectorClass",
-      metadata: { name: DEFAULT_CONNECTOR_CLASS },
-      spec: { controllerName: DATUM_CONNECT_CONTROLLER },
-    });
     return store;
   }
 

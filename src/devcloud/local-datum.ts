@@ -4,11 +4,13 @@
  * `datumctl-connect dev cloud` runs this; tests and the demo start that command as a process.
  *
  * Everything binds loopback. The gateway needs iroh's native module; where it cannot load, the
- * control plane still runs and `env()` says so.
+ * control plane still runs and `env()` says so. Started again on the same `dir`, it is the same
+ * cloud: same ports, objects, sessions and gateway identity (`persistence.ts`).
  */
 import { PLACEHOLDER_RELAY_ENV } from "../dataplane/relays.ts";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { Malformed, Rejected } from "../errors.ts";
 import type { DevCloudConfigPatch } from "./config.ts";
 import { installDatumctlDouble, type InstalledDatumctlDouble } from "./datumctl-double/install.ts";
 import type { Edge, Route as EdgeRoute } from "./gateway/edge.ts";
@@ -16,6 +18,18 @@ import type { Gateway } from "./gateway/gateway.ts";
 import type { Route } from "./routes.ts";
 import { projectControlPlaneUrl } from "../controlplane/kinds.ts";
 import { createHandler } from "./api.ts";
+import {
+  CLOUD_FILE,
+  gatewayKeyBytes,
+  isAddressInUse,
+  newGatewayKey,
+  portPlan,
+  readCloudIdentity,
+  readSavedStore,
+  STORE_FILE,
+  StoreSaver,
+  writeCloudIdentity,
+} from "./persistence.ts";
 import { startControlPlane, type ControlPlane } from "./server.ts";
 
 export const LOCAL_PROJECT = "local-project";
@@ -69,56 +83,138 @@ export function edgeRoute(route: Route): EdgeRoute | undefined {
 export async function startLocalDatum(options: LocalDatumOptions): Promise<LocalDatum> {
   const log = options.log ?? (() => undefined);
   const project = options.project ?? LOCAL_PROJECT;
-  mkdirSync(options.dir, { recursive: true, mode: 0o700 });
-  const connectDir = join(options.dir, "connect");
-  mkdirSync(connectDir, { recursive: true, mode: 0o700 });
+  const dir = options.dir;
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const connectDir = join(dir, "connect");
 
-  const controlPlane = await startControlPlane({
-    ...(options.port !== undefined ? { port: options.port } : {}),
-    ...(options.config ? { config: options.config } : {}),
-  });
-  const cleanups: (() => Promise<void>)[] = [() => controlPlane.stop()];
+  // The same --dir is the same cloud: its ports, objects, sessions and gateway key (persistence.ts).
+  const saved = await readCloudIdentity(dir);
+  const savedStore = saved ? await readSavedStore(dir) : undefined;
+  if (!saved && (existsSync(connectDir) || existsSync(join(dir, "datumctl")))) {
+    log(
+      `note: ${dir} holds an earlier local Datum that kept no ${CLOUD_FILE}; this is a new local Datum on new ports. ` +
+        `Named tunnels made against the old one name its session and API host: remove them (${join(connectDir, "tunnels")}) or use a fresh --dir`,
+    );
+  } else if (saved && !savedStore) {
+    log(`note: ${join(dir, STORE_FILE)} is missing: the local Datum in ${dir} starts on its old ports with no objects; tunnels are made again on their next listen`);
+  }
+  const ports = portPlan(saved, { api: options.port, edge: options.edgePort }, dir);
+  mkdirSync(connectDir, { recursive: true, mode: 0o700 });
+  const bind = async <T>(what: string, port: number, start: () => Promise<T>): Promise<T> => {
+    try {
+      return await start();
+    } catch (err) {
+      if (port !== 0 && isAddressInUse(err)) {
+        throw new Rejected(
+          `port ${port} (the local Datum's ${what}${saved ? `, kept in ${join(dir, CLOUD_FILE)}` : ""}) is in use by another process`,
+          saved
+            ? `is this local Datum already running? Stop whatever holds the port and start it again, or use another --dir for a new local Datum`
+            : "pick another port, or leave the flag out for a free one",
+          "conflict",
+        );
+      }
+      throw err;
+    }
+  };
+
+  let saver: StoreSaver | undefined;
+  const controlPlane = await bind("API", ports.api, () =>
+    startControlPlane({
+      port: ports.api,
+      ...(options.config ? { config: options.config } : {}),
+      prepare: (cloud) => {
+        if (savedStore) {
+          try {
+            cloud.restore(savedStore);
+          } catch (err) {
+            throw new Malformed(`corrupt local Datum state ${join(dir, STORE_FILE)}`, `fix or delete it (deleting it empties the cloud; deleting ${dir} starts a new one)`, String(err));
+          }
+        }
+        const save = new StoreSaver(join(dir, STORE_FILE), () => {
+          const { resourceVersion, projects } = cloud.snapshot();
+          return { version: 1, resourceVersion, projects };
+        }, (err) =>
+          log(`warning: could not save the local Datum's state to ${join(dir, STORE_FILE)}: ${err instanceof Error ? err.message : String(err)}`),
+        );
+        cloud.subscribe(() => save.changed());
+        saver = save;
+      },
+    }),
+  );
+  // Run in reverse: the control plane (and its controllers) stop before the last save.
+  const cleanups: (() => Promise<void>)[] = [async () => saver?.flush(), () => controlPlane.stop()];
   const stop = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   };
 
   try {
     const apiHost = new URL(controlPlane.url).host;
-    const double = installDatumctlDouble(join(options.dir, "datumctl"), {
-      session: `dev@local.datum@${apiHost}`,
-      server: controlPlane.url,
-      org: LOCAL_ORG,
-      project,
-    });
+    let double: InstalledDatumctlDouble;
+    try {
+      double = installDatumctlDouble(join(dir, "datumctl"), {
+        session: `dev@local.datum@${apiHost}`,
+        server: controlPlane.url,
+        org: LOCAL_ORG,
+        project,
+        keepState: saved !== undefined,
+      });
+    } catch (err) {
+      throw new Malformed(`corrupt datumctl double state in ${join(dir, "datumctl")}`, `fix or delete ${join(dir, "datumctl")} (a new one is written on the next start)`, String(err));
+    }
 
+    const gatewayKey = saved?.gatewayKey ?? newGatewayKey();
     let edge: Edge | undefined;
     let edgeUnavailable: string | undefined;
+    let modules: { createGateway: typeof import("./gateway/gateway.ts").createGateway; createEdge: typeof import("./gateway/edge.ts").createEdge } | undefined;
+    let gateway: Gateway | undefined;
     try {
       // Loaded here, not at the top: the gateway pulls in iroh's native module.
       const { createGateway } = await import("./gateway/gateway.ts");
       const { createEdge } = await import("./gateway/edge.ts");
-      const gateway: Gateway = await createGateway({});
-      cleanups.push(() => gateway.stop());
-      edge = await createEdge({
-        gateway,
-        host: "127.0.0.1",
-        ...(options.edgePort !== undefined ? { port: options.edgePort } : {}),
-        resolveRoute: (hostname) => {
-          const route = controlPlane.routes().find((r) => r.hostname === hostname);
-          return route ? edgeRoute(route) : undefined;
-        },
-        log: (level, msg) => {
-          if (level !== "debug") log(`edge: ${msg}`);
-        },
-      });
-      const started = edge;
+      modules = { createGateway, createEdge };
+      const started = await createGateway({ secretKey: gatewayKeyBytes(gatewayKey) });
+      gateway = started;
       cleanups.push(() => started.stop());
     } catch (err) {
       edgeUnavailable = err instanceof Error ? err.message.split("\n")[0] : String(err);
       log(`warning: no edge or gateway: ${edgeUnavailable}`);
     }
+    if (modules && gateway) {
+      const { createEdge } = modules;
+      const dialer = gateway;
+      edge = await bind("edge", ports.edge, () =>
+        createEdge({
+          gateway: dialer,
+          host: "127.0.0.1",
+          port: ports.edge,
+          resolveRoute: (hostname) => {
+            const route = controlPlane.routes().find((r) => r.hostname === hostname);
+            return route ? edgeRoute(route) : undefined;
+          },
+          log: (level, msg) => {
+            if (level !== "debug") log(`edge: ${msg}`);
+          },
+        }),
+      );
+      const started = edge;
+      cleanups.push(() => started.stop());
+    }
 
-    const kubeconfig = await startKubectlListener(controlPlane, options.dir, project, cleanups, log);
+    const kubectl = await bind("kubectl TLS listener", ports.kubectl, () => startKubectlListener(controlPlane, dir, project, ports.kubectl, cleanups, log));
+    const kubeconfig = kubectl?.kubeconfig;
+
+    if (!saved) {
+      await writeCloudIdentity(dir, {
+        version: 1,
+        createdAt: new Date().toISOString(),
+        ports: { api: controlPlane.port, edge: edge?.port ?? null, kubectl: kubectl?.port ?? null },
+        gatewayKey,
+      });
+    } else if (savedStore) {
+      log(`local Datum restarted from ${dir}: the same ports, objects and sessions`);
+    }
+    // The first save: a new cloud's seeded objects, or the restored ones as they are.
+    await saver?.flush();
 
     const env = (): Record<string, string> => {
       const vars: Record<string, string> = {
@@ -162,9 +258,10 @@ async function startKubectlListener(
   controlPlane: ControlPlane,
   dir: string,
   project: string,
+  port: number,
   cleanups: (() => Promise<void>)[],
   log: (line: string) => void,
-): Promise<string | undefined> {
+): Promise<{ kubeconfig: string; port: number } | undefined> {
   const openssl = Bun.which("openssl");
   if (!openssl) {
     log("note: openssl not found; no TLS listener for kubectl");
@@ -186,7 +283,7 @@ async function startKubectlListener(
   const handle = createHandler(controlPlane.cloud, controlPlane.controllers);
   const server = Bun.serve({
     hostname: "127.0.0.1",
-    port: 0,
+    port,
     tls: { cert: await Bun.file(certPath).text(), key: await Bun.file(keyPath).text() },
     fetch: (req, srv) => {
       const remoteAddress = srv.requestIP(req)?.address;
@@ -215,5 +312,5 @@ async function startKubectlListener(
     ),
     { mode: 0o600 },
   );
-  return kubeconfig;
+  return { kubeconfig, port: server.port ?? port };
 }

@@ -20,6 +20,8 @@ export interface ControlPlaneOptions {
    * sends `--token` only over TLS (client-go drops credentials on an `http://` server).
    */
   readonly tls?: { readonly cert: string; readonly key: string };
+  /** Runs on the new cloud before its controllers start (a restart puts its saved objects back here). */
+  readonly prepare?: (cloud: DevCloud) => void;
 }
 
 export interface ControlPlane {
@@ -39,6 +41,7 @@ export interface ControlPlane {
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const host = opts.host ?? "127.0.0.1";
   const cloud = new DevCloud(opts.config ? { config: opts.config } : {});
+  opts.prepare?.(cloud);
   const controllers = startControllers(cloud);
   const handle = createHandler(cloud, controllers);
   let server: ReturnType<typeof Bun.serve>;

@@ -30,9 +30,14 @@ export function parseExports(text: string): Record<string, string> {
   return env;
 }
 
-export async function startLocalDatum(args: readonly string[] = [], opts: { timeoutMs?: number } = {}): Promise<LocalDatum> {
-  const dir = mkdtempSync(join(tmpdir(), "local-datum-"));
+/**
+ * `opts.dir`: run on this directory (its `cloud/` is the `--dir`) and leave it in place on `stop()`,
+ * so a second start on it is a restart of the same local Datum.
+ */
+export async function startLocalDatum(args: readonly string[] = [], opts: { timeoutMs?: number; dir?: string } = {}): Promise<LocalDatum> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "local-datum-"));
   const envFile = join(dir, "env.sh");
+  rmSync(envFile, { force: true }); // a restart's env file must be its own, not the last run's
   const child = Bun.spawn([BUN, CLI, "dev", "cloud", "--dir", join(dir, "cloud"), "--env-file", envFile, "--parent-pid", String(process.pid), ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, NO_COLOR: "1" },
@@ -74,7 +79,7 @@ export async function startLocalDatum(args: readonly string[] = [], opts: { time
         await child.exited;
         clearTimeout(timer);
       }
-      rmSync(dir, { recursive: true, force: true });
+      if (opts.dir === undefined) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

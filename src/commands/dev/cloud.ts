@@ -28,9 +28,13 @@ export const cloud = defineCommand({
     description: "Run a local Datum (control plane, controllers, edge, gateway, datumctl double) on loopback",
   },
   args: {
-    port: { type: "string", description: "Control-plane port (default: a free one)", valueHint: "port" },
-    "edge-port": { type: "string", description: "Edge port for public URLs (default: a free one)", valueHint: "port" },
-    dir: { type: "string", description: "Where to keep its files (default: a temp dir removed on exit)", valueHint: "dir" },
+    port: { type: "string", description: "Control-plane port (default: the one this --dir used before, else a free one)", valueHint: "port" },
+    "edge-port": { type: "string", description: "Edge port for public URLs (default: the one this --dir used before, else a free one)", valueHint: "port" },
+    dir: {
+      type: "string",
+      description: "Where it keeps its state; started again on the same --dir it is the same cloud: ports, objects, sessions (default: a temp dir removed on exit)",
+      valueHint: "dir",
+    },
     "env-file": { type: "string", description: "Also write the export lines to this file once ready", valueHint: "file" },
     project: { type: "string", description: "Project id to export as DATUM_PROJECT", default: "local-project" },
     "parent-pid": { type: "string", description: "Stop when this process exits (for scripts and tests)", valueHint: "pid" },

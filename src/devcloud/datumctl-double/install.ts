@@ -11,7 +11,7 @@
  * exports its own path as `DATUMCTL_DOUBLE_SELF`, which dispatcher mode hands a plugin as
  * `DATUM_CREDENTIALS_HELPER`.
  */
-import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as v from "valibot";
@@ -51,6 +51,11 @@ export interface InstallDatumctlDoubleOptions {
   home?: string;
   /** Also write the service account's key file under this `UserConfigDir` (service-account sessions). */
   userConfigDir?: string;
+  /**
+   * Keep a state file already in `dir` (its sessions, context and failure modes) instead of
+   * writing a fresh one: a local Datum restarted on its `--dir` keeps its datumctl double as it was.
+   */
+  keepState?: boolean;
 }
 
 export interface InstalledDatumctlDouble {
@@ -149,7 +154,8 @@ export function installDatumctlDouble(dir: string, options: InstallDatumctlDoubl
   if (options.delayMs !== undefined) primary.delayMs = options.delayMs;
   const org = options.org ?? "acme";
   const project = options.project ?? "web";
-  writeDoubleState(statePath, {
+  const kept = options.keepState === true && existsSync(statePath) ? readDoubleState(statePath) : undefined;
+  if (!kept) writeDoubleState(statePath, {
     keyringActiveUser: options.keyringActiveUser === undefined ? userKey : options.keyringActiveUser,
     activeSession: session,
     currentContext: { session, org, project },
