@@ -310,8 +310,9 @@ if (code === 0) {
   out();
   out(bold(`Done in ${elapsed()}: everything started by the demo is stopped and its temp files are gone.`));
   out(dim("By hand, in one shell (`sh scripts/netns.sh sh` keeps it on loopback):"));
-  // `--`: without it npm takes `--env-file` for its own flag.
-  out(dim("  npx -- datumctl-connect dev cloud --env-file /tmp/datum.env &   # then: . /tmp/datum.env"));
-  out(dim("  npx -- datumctl-connect tunnel listen --endpoint 127.0.0.1:3000"));
+  // The checkout's launcher: every flag reaches the CLI (npx without `--` would hand `--env-file` to npm).
+  out(dim("  bin/datumctl-connect dev cloud --env-file /tmp/datum.env &   # then: . /tmp/datum.env"));
+  out(dim("  bin/datumctl-connect tunnel listen --endpoint 127.0.0.1:3000"));
+  out(dim("  (or `npm link` once, then `datumctl-connect …`; or `npx -- datumctl-connect …`)"));
 }
 process.exit(code);

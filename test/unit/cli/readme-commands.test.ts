@@ -3,7 +3,7 @@
  * has, and every flag of each (the notes under the table cover the flags every command shares).
  */
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { CommandMeta } from "citty";
 import { type AnyCommand, flagTable, resolveValue, subCommandsOf } from "../../../src/commands/resolve.ts";
@@ -57,7 +57,13 @@ describe("README commands table", async () => {
   });
 });
 
-describe("the npx form we print", () => {
+describe("the hand-run commands we print", () => {
+  test("the demo's closing hint runs the checkout's launcher, which exists", () => {
+    const demo = readFileSync(join(import.meta.dir, "..", "..", "..", "scripts", "demo.ts"), "utf8");
+    expect(demo).toContain("bin/datumctl-connect dev cloud --env-file");
+    expect(existsSync(join(import.meta.dir, "..", "..", "..", "bin", "datumctl-connect"))).toBe(true);
+  });
+
   // `npx datumctl-connect dev cloud --env-file F` fails: npm takes `--env-file` for itself.
   test.each(["README.md", "scripts/demo.ts"])("%s always puts `--` after npx", (file) => {
     const text = readFileSync(join(import.meta.dir, "..", "..", "..", file), "utf8");
