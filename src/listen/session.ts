@@ -24,7 +24,7 @@ import { acquireSlotLock, type SlotLock } from "../state/lock.ts";
 import { slotFiles } from "../state/paths.ts";
 import { trimAfterStart } from "../supervise/heap-trim.ts";
 import { WorkerSupervisor } from "../supervise/worker.ts";
-import { normalizeEndpoint, parseTarget } from "../tunnel/endpoint.ts";
+import { normalizeEndpoint, originProbeUrl, validateEndpoint } from "../tunnel/endpoint.ts";
 import { formatTerminalFailure, terminalFailure } from "../tunnel/progress.ts";
 import type { DeviceAddress, TunnelService, TunnelSummary } from "../tunnel/service.ts";
 import { awaitSetup, SETUP_POLL_REQUEST_BUDGET, SetupAborted, TerminalFailure } from "./await-setup.ts";
@@ -97,7 +97,7 @@ export function checkListenFlags(req: Pick<ListenRequest, "endpoint" | "id">): v
   if (!req.endpoint && !req.id) {
     throw new UsageError("--endpoint or --id is required", "e.g. tunnel listen --endpoint 127.0.0.1:3000");
   }
-  if (req.endpoint !== undefined) parseTarget(normalizeEndpoint(req.endpoint));
+  if (req.endpoint !== undefined) validateEndpoint(req.endpoint);
 }
 
 export class ListenSession {
@@ -239,7 +239,7 @@ export class ListenSession {
     });
 
     const urls = progress.hostnames.map((h) => publicUrl(h, d.env));
-    const verified = await this.#verify(normalizeEndpoint(this.#tunnel.endpoint), urls[0] as string);
+    const verified = await this.#verify(originProbeUrl(this.#tunnel.endpoint), urls[0] as string);
     if (!verified.up) {
       if (d.signal.aborted) throw new SetupAborted("cancelled while verifying");
       throw new Rejected(
@@ -379,7 +379,7 @@ export class ListenSession {
     }
   }
 
-  async #verify(originUrl: string, url: string): Promise<ProbeSummary> {
+  async #verify(originUrl: string | null, url: string): Promise<ProbeSummary> {
     const d = this.#d;
     d.reporter.verifying();
     const verifier = new WorkerSupervisor<ToVerifier, FromVerifier>({

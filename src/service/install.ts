@@ -28,7 +28,7 @@ import { CliError, ConfigError, NotAuthenticated, Rejected, StillProvisioning, U
 import { ensurePrivateDir } from "../state/atomic-write.ts";
 import { assertSafeName, stateRoot, tunnelDir, tunnelFiles, type Scope } from "../state/paths.ts";
 import { writeTunnelConfig, type TunnelConfig } from "../state/tunnel-config.ts";
-import { normalizeEndpoint, parseTarget } from "../tunnel/endpoint.ts";
+import { validateEndpoint } from "../tunnel/endpoint.ts";
 import { CONNECTOR_NAME_PREFIX, httpProxyBody } from "../tunnel/objects.ts";
 import { planExecutable, recordedHelper, writeLauncher, type ExecutablePlan } from "./executable.ts";
 import type { ServiceManager } from "./manager.ts";
@@ -125,8 +125,7 @@ export async function installTunnel(req: InstallRequest, deps: InstallDeps): Pro
   // 0. Flags.
   const name = assertSafeName("tunnel name", req.name);
   if (!req.session.trim()) throw new UsageError("--session is required", "pass the datumctl session the service authenticates as (see 'datumctl auth list')");
-  const endpoint = normalizeEndpoint(req.endpoint);
-  parseTarget(endpoint);
+  const { endpoint } = validateEndpoint(req.endpoint);
   if (req.health !== undefined) (await import("../health/address.ts")).parseHealthAddress(req.health);
   if (platform === "win32" && scope === "user") {
     throw new Rejected("Windows services are machine-wide: install with --system (as Administrator)", "or run it in the background for this login with 'tunnel listen --detach'");

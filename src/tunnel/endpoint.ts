@@ -1,12 +1,17 @@
 /**
  * The local origin a tunnel forwards to, as the user types it (`127.0.0.1:3000`,
- * `https://api.local:8443`, `[::1]:9000`), and what is derived from it (upstream-runtime §C.6):
- * the normalized form stored in the HTTPProxy backend, the host:port the advertisement and the
- * allow-list carry. Pure; every rule is a row in the table test.
+ * `https://api.local:8443`), and what is derived from it (upstream-runtime §C.6): the normalized
+ * form stored in the HTTPProxy backend, the host:port the advertisement and the allow-list carry.
+ * What is written goes through `validateEndpoint` (the platform's rules, `endpoint-rules.ts`);
+ * `parseTarget` reads what is already stored and tolerates more (`[::1]:9000`). Pure; every rule
+ * is a row in the table tests.
  */
 import { isIP } from "node:net";
-import { UsageError } from "../errors.ts";
+import { Malformed, UsageError } from "../errors.ts";
 import type { AdvertisementSpec } from "../controlplane/schemas.ts";
+import { checkEndpoint, ENDPOINT_HINT, normalizeEndpoint, type ValidEndpoint } from "./endpoint-rules.ts";
+
+export { normalizeEndpoint, type ValidEndpoint } from "./endpoint-rules.ts";
 
 export interface Target {
   /** Host without IPv6 brackets. */
@@ -14,13 +19,41 @@ export interface Target {
   readonly port: number;
 }
 
-const ENDPOINT_HINT = "give the local service as host:port or a URL with an explicit port, e.g. 127.0.0.1:3000 or https://localhost:8443";
+/**
+ * An endpoint about to be written (a flag), checked against what the platform accepts: the
+ * normalized endpoint and its parts, or a UsageError (exit 2) with the platform's words and a hint.
+ */
+export function validateEndpoint(input: string): ValidEndpoint {
+  const check = checkEndpoint(input);
+  if (!check.ok) throw new UsageError(check.problem.message, check.problem.hint);
+  return check.value;
+}
 
-/** Trim; an empty string stays empty; anything with `://` is kept; otherwise `http://` is prefixed. */
-export function normalizeEndpoint(input: string): string {
-  const trimmed = input.trim();
-  if (trimmed === "" || trimmed.includes("://")) return trimmed;
-  return `http://${trimmed}`;
+/** The endpoint of a tunnel's config file, checked the same way: Malformed (exit 65) naming the file. */
+export function validateStoredEndpoint(input: string, file: string): ValidEndpoint {
+  const check = checkEndpoint(input);
+  if (!check.ok) {
+    throw new Malformed(`${file}: endpoint '${input}' is not one the platform accepts: ${check.problem.message}`, `fix the endpoint in ${file} (${check.problem.hint})`);
+  }
+  return check.value;
+}
+
+/**
+ * The URL the verifier probes the origin at: `/` of scheme://host:port of the parsed target,
+ * never the stored endpoint's own path or query, which public traffic does not use. Null when the
+ * stored endpoint names no usable target (nothing to probe).
+ */
+export function originProbeUrl(endpoint: string): string | null {
+  const normalized = normalizeEndpoint(endpoint);
+  let target: Target;
+  try {
+    target = parseTarget(normalized);
+  } catch {
+    return null;
+  }
+  const scheme = /^https:\/\//i.test(normalized) ? "https" : "http";
+  const host = target.host.includes(":") ? `[${target.host}]` : target.host;
+  return `${scheme}://${host}:${target.port}/`;
 }
 
 /**

@@ -83,7 +83,7 @@ describe("update", () => {
   test.each([
     ["127.0.0.1:3000", "http://127.0.0.1:3000"],
     ["localhost:8080", "http://localhost:8080"],
-    ["[::1]:9000", "http://[::1]:9000"],
+    ["api.example.com:9000", "http://api.example.com:9000"],
     ["https://api.local:8443", "https://api.local:8443"],
   ])("--endpoint %s is normalized to %s", async (input, normalized) => {
     const id = await seed("upd", "127.0.0.1:3102");

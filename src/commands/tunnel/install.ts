@@ -3,6 +3,7 @@ import { say } from "../../log.ts";
 import { emit } from "../../output.ts";
 import { installTunnel } from "../../service/install.ts";
 import { serviceManager } from "../../service/platform.ts";
+import { validateEndpoint } from "../../tunnel/endpoint.ts";
 import { projectArg } from "../_args.ts";
 
 export const install = defineCommand({
@@ -20,6 +21,7 @@ export const install = defineCommand({
     health: { type: "string", description: "Serve /livez, /readyz and /metrics on this address, e.g. 127.0.0.1:9090", valueHint: "host:port" },
   },
   async run({ args }) {
+    validateEndpoint(args.endpoint);
     const manager = serviceManager();
     const system = args.system === true;
     const result = await installTunnel(

@@ -11,7 +11,7 @@ import { emit, formatJson } from "../../output.ts";
 import type { RunState } from "../../state/run-state.ts";
 import { assertSafeName, stateRoot, tunnelDir, tunnelFiles } from "../../state/paths.ts";
 import { readTunnelConfig, writeTunnelConfig, type TunnelConfig } from "../../state/tunnel-config.ts";
-import { normalizeEndpoint } from "../../tunnel/endpoint.ts";
+import { normalizeEndpoint, validateEndpoint, validateStoredEndpoint } from "../../tunnel/endpoint.ts";
 import { readDatumctlConfig } from "../../context/datumctl-config.ts";
 import { resolveContext } from "../../context/resolve.ts";
 import { projectArg, sessionArg } from "../_args.ts";
@@ -41,6 +41,7 @@ async function namedConfig(name: string, args: { endpoint?: string | undefined; 
   const path = tunnelFiles(dir).config;
   const existing = await readTunnelConfig(path);
   if (existing) {
+    validateStoredEndpoint(existing.endpoint, path);
     if (args.project && args.project !== existing.project) {
       throw new Rejected(`tunnel "${name}" belongs to project ${existing.project}, not ${args.project}`, "a named tunnel keeps its project; use another --name for another project");
     }
@@ -109,6 +110,8 @@ export const listen = defineCommand({
     if (args.detach && name === undefined) throw new UsageError("--detach needs --name", "e.g. tunnel listen --detach --name dev-app --endpoint 127.0.0.1:3000");
     const waitMs = parseDuration(args.wait);
     if (args.health !== undefined) (await import("../../health/address.ts")).parseHealthAddress(args.health);
+    // What the platform would refuse is refused here, before anything is written or requested.
+    if (args.endpoint !== undefined) validateEndpoint(args.endpoint);
     const named = name !== undefined ? await namedConfig(name, args) : undefined;
     checkListenFlags({ endpoint: args.endpoint ?? named?.config.endpoint, id: args.id });
 

@@ -13,6 +13,7 @@ import { checkPath } from "../../service/executable.ts";
 import { notifierFromEnv } from "../../service/sd-notify.ts";
 import { assertSafeName, stateRoot, tunnelDir, tunnelFiles } from "../../state/paths.ts";
 import { readTunnelConfig } from "../../state/tunnel-config.ts";
+import { validateStoredEndpoint } from "../../tunnel/endpoint.ts";
 
 export const run = defineCommand({
   meta: { name: "run", description: "Run a named tunnel in the foreground from its tunnel.yaml (what its service unit executes)" },
@@ -35,6 +36,7 @@ export const run = defineCommand({
           "not_found",
         );
       }
+      validateStoredEndpoint(config.endpoint, path);
       // The helper recorded at install is the one that was validated; DATUM_CREDENTIALS_HELPER
       // (set by the unit, or by datumctl) stands in only when the recorded path went away.
       const helper = checkPath(config.helper).resolves ? config.helper : (process.env.DATUM_CREDENTIALS_HELPER?.trim() || config.helper);

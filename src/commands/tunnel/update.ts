@@ -1,5 +1,6 @@
 import { defineCommand } from "citty";
 import { UsageError } from "../../errors.ts";
+import { validateEndpoint } from "../../tunnel/endpoint.ts";
 import { emit, render, type OutputFormat } from "../../output.ts";
 import { idArg, outputArg, projectArg, sessionArg } from "../_args.ts";
 import { openProject } from "./_project.ts";
@@ -19,6 +20,8 @@ export const update = defineCommand({
     if (args.label === undefined && args.endpoint === undefined) {
       throw new UsageError("nothing to update", "pass --label and/or --endpoint");
     }
+    // Checked before the project is opened: nothing is requested for an endpoint the platform refuses.
+    if (args.endpoint !== undefined) validateEndpoint(args.endpoint);
     const { service } = await openProject({ project: args.project, session: args.session });
     const changes: { label?: string; endpoint?: string } = {};
     if (args.label !== undefined) changes.label = args.label;
