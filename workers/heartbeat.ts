@@ -105,7 +105,7 @@ const port = openWorkerPort<ToHeartbeat, FromHeartbeat>(ToHeartbeat, async (msg)
       if (details) details = { ...details, addresses: msg.addresses, homeRelay: msg.homeRelay };
       return;
     case "resync":
-      loop?.heartbeat.resync();
+      loop?.heartbeat.resync(msg.connector);
       return;
     case "shutdown": {
       loop?.controller.abort();

@@ -167,7 +167,11 @@ export const ToHeartbeat = v.variant("type", [
   v.strictObject({ type: v.literal("token"), ...TokenFields }),
   v.strictObject({ type: v.literal("endpoint"), ...EndpointFields }),
   /** Publish the connection details again now and stop waiting (the Connector exists, setup ended, a probe failed). */
-  v.strictObject({ type: v.literal("resync") }),
+  v.strictObject({
+    type: v.literal("resync"),
+    /** The Connector setup made or found, by name: one without connection details cannot be found by endpoint id. */
+    connector: v.optional(v.string()),
+  }),
   Shutdown,
 ]);
 export type ToHeartbeat = v.InferOutput<typeof ToHeartbeat>;

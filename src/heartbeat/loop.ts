@@ -60,6 +60,7 @@ interface Cache {
 class Stale extends Error {}
 
 const MAX_ADDRESSES = 16;
+const NO_CONNECTOR_YET = "no connector yet";
 
 /** The Connector status the platform expects (upstream-runtime §B.3), or why there is none. */
 export function connectionDetails(details: EndpointDetails, homeRelay: string | undefined): ConnectionDetails | undefined {
@@ -86,6 +87,8 @@ export class HeartbeatLoop {
   #failures = 0;
   #lastRenewedAt: number | undefined;
   #resyncRequested = false;
+  /** The Connector's name as setup knows it, for when its status carries no endpoint id to find it by. */
+  #connectorHint: string | undefined;
   #wake: AbortController | undefined;
 
   constructor(options: HeartbeatOptions) {
@@ -98,7 +101,8 @@ export class HeartbeatLoop {
    * the session calls it once the tunnel's Connector exists, after setup, and after a failed
    * public-URL probe (upstream-runtime §L.4).
    */
-  resync(): void {
+  resync(connector?: string): void {
+    if (connector) this.#connectorHint = connector;
     this.#resyncRequested = true;
     this.#wake?.abort();
   }
@@ -138,7 +142,9 @@ export class HeartbeatLoop {
     const step = err instanceof StepError ? err.step : "heartbeat";
     this.#o.onEvent({ type: "failed", at: this.#o.clock.now(), step, message, attempt, retryInMs });
     // One line per backoff step, never a flood: the attempt count and the next wait are in it.
-    this.#o.log("warn", `heartbeat: ${step} failed (attempt ${attempt + 1}, retrying in ${Math.round(retryInMs / 1000)}s): ${message}`);
+    // No Connector yet is the normal state until setup creates it (the session resyncs then).
+    const level = err instanceof StepError && err.step === "connector lookup" && err.message === NO_CONNECTOR_YET ? "debug" : "warn";
+    this.#o.log(level, `heartbeat: ${step} failed (attempt ${attempt + 1}, retrying in ${Math.round(retryInMs / 1000)}s): ${message}`);
     return retryInMs;
   }
 
@@ -212,8 +218,14 @@ export class HeartbeatLoop {
     // Filtered again here, as `TunnelService.findConnector` does: a server that ignored the selector
     // must not hand us another device's Connector to overwrite (upstream-runtime §J.6).
     const connectors = listed.filter((c) => c.status?.connectionDetails?.publicKey?.id === endpointId);
+    if (connectors.length === 0 && this.#connectorHint) {
+      // Never published (no relay reached yet): found by the name setup gave, if it is not another endpoint's.
+      const hinted = await step("connector lookup", () => this.#o.client.get("Connector", this.#connectorHint as string));
+      const id = hinted?.status?.connectionDetails?.publicKey?.id;
+      if (hinted && (id === undefined || id === endpointId)) connectors.push(hinted);
+    }
     const first = connectors[0];
-    if (!first?.metadata.name) throw new StepError("connector lookup", "no connector yet");
+    if (!first?.metadata.name) throw new StepError("connector lookup", NO_CONNECTOR_YET);
     if (connectors.length > 1) this.#o.log("debug", "heartbeat: several connectors carry this endpoint id; using the first");
     const cache: Cache = { connector: first.metadata.name };
     const lease = first.status?.leaseRef?.name;

@@ -86,12 +86,29 @@ function oneLine(text: string): string {
   return text.replace(/[\r\n]+/g, " ").trim();
 }
 
+/** The time the watchdog schedules its pings on: the real one, or one a test moves by hand. */
+export interface WatchdogTimers {
+  now(): number;
+  /** Run `fn` once, `ms` from now. */
+  after(ms: number, fn: () => void): { cancel(): void };
+}
+
+const realTimers: WatchdogTimers = {
+  now: () => performance.now(),
+  after(ms, fn) {
+    const timer = setTimeout(fn, ms);
+    timer.unref?.();
+    return { cancel: () => clearTimeout(timer) };
+  },
+};
+
 export interface SystemdNotifierOptions {
   readonly sender: DatagramSender;
   /** `$WATCHDOG_USEC`; no watchdog pings without it. */
   readonly watchdogUsec?: number | undefined;
   /** Where the notifier's own warnings go (the tunnel log by default). */
   readonly warn?: ((line: string) => void) | undefined;
+  readonly timers?: WatchdogTimers | undefined;
 }
 
 /** The `ServiceNotifier` for systemd (launchd and the SCM need no readiness protocol). */
@@ -99,7 +116,8 @@ export class SystemdNotifier implements ServiceNotifier {
   readonly #sender: DatagramSender;
   readonly #intervalMs: number | undefined;
   readonly #warn: (line: string) => void;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #timers: WatchdogTimers;
+  #timer: { cancel(): void } | undefined;
   #closed = false;
   #watching = false;
   #withheld = false;
@@ -109,6 +127,7 @@ export class SystemdNotifier implements ServiceNotifier {
     this.#sender = o.sender;
     this.#intervalMs = o.watchdogUsec !== undefined && o.watchdogUsec > 0 ? Math.max(10, Math.floor(o.watchdogUsec / 2_000)) : undefined;
     this.#warn = o.warn ?? ((line) => log.withTag("service").warn(line));
+    this.#timers = o.timers ?? realTimers;
   }
 
   /** Half of `WATCHDOG_USEC`, in ms; undefined without a watchdog. */
@@ -133,12 +152,16 @@ export class SystemdNotifier implements ServiceNotifier {
     if (interval === undefined || this.#watching || this.#closed) return;
     this.#watching = true;
     const tick = async () => {
-      const started = performance.now();
+      const started = this.#timers.now();
+      let deadline: { cancel(): void } | undefined;
       const ok = await Promise.race([
         healthy().then((v) => v === true, () => false),
         // A health check that hangs is a failed one: the ping waits for no one.
-        Bun.sleep(interval).then(() => false),
+        new Promise<boolean>((resolve) => {
+          deadline = this.#timers.after(interval, () => resolve(false));
+        }),
       ]);
+      deadline?.cancel();
       if (this.#closed || !this.#watching) return;
       if (ok) {
         this.#send("WATCHDOG=1");
@@ -148,7 +171,7 @@ export class SystemdNotifier implements ServiceNotifier {
         this.#withheld = true;
         this.#warn("the data plane does not answer: withholding the watchdog ping (systemd restarts the agent once WatchdogSec passes)");
       }
-      this.#schedule(tick, Math.max(0, interval - (performance.now() - started)));
+      this.#schedule(tick, Math.max(0, interval - (this.#timers.now() - started)));
     };
     this.#schedule(tick, 0);
   }
@@ -156,7 +179,7 @@ export class SystemdNotifier implements ServiceNotifier {
   /** No more watchdog pings (the tunnel ended); messages can still be sent. */
   stopWatchdog(): void {
     this.#watching = false;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = undefined;
   }
 
@@ -168,8 +191,7 @@ export class SystemdNotifier implements ServiceNotifier {
 
   #schedule(tick: () => Promise<void>, ms: number): void {
     if (this.#closed || !this.#watching) return;
-    this.#timer = setTimeout(() => void tick(), ms);
-    this.#timer.unref?.();
+    this.#timer = this.#timers.after(ms, () => void tick());
   }
 
   #send(message: string): void {

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { libcDatagramSender, notifierFromEnv, sockaddrUn, SystemdNotifier, type DatagramSender } from "../../../src/service/sd-notify.ts";
+import { libcDatagramSender, notifierFromEnv, sockaddrUn, SystemdNotifier, type DatagramSender, type WatchdogTimers } from "../../../src/service/sd-notify.ts";
 import { bindNotifySocket } from "./notify-socket.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "sd-notify-"));
@@ -17,8 +17,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 class FakeSender implements DatagramSender {
   readonly sent: { at: number; text: string }[] = [];
   closed = false;
+  constructor(private readonly now: () => number = () => performance.now()) {}
   send(message: string): boolean {
-    this.sent.push({ at: performance.now(), text: message });
+    this.sent.push({ at: this.now(), text: message });
     return true;
   }
   close(): void {
@@ -117,62 +118,98 @@ describe.skipIf(process.platform !== "linux")("datagrams through libc", () => {
   });
 });
 
+/**
+ * Watchdog time moved by hand: `advance(ms)` runs every timer that falls due, in order, letting the
+ * notifier's promise chains settle after each, so ping counts are exact and nothing waits for real.
+ */
+class ManualTimers implements WatchdogTimers {
+  t = 0;
+  #queue: { at: number; seq: number; fn: () => void }[] = [];
+  #seq = 0;
+  now(): number {
+    return this.t;
+  }
+  after(ms: number, fn: () => void): { cancel(): void } {
+    const entry = { at: this.t + ms, seq: this.#seq++, fn };
+    this.#queue.push(entry);
+    return { cancel: () => void (this.#queue = this.#queue.filter((e) => e !== entry)) };
+  }
+  async advance(ms: number): Promise<void> {
+    const end = this.t + ms;
+    await settle();
+    for (;;) {
+      const due = this.#queue.filter((e) => e.at <= end).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
+      if (!due) break;
+      this.#queue = this.#queue.filter((e) => e !== due);
+      this.t = due.at;
+      due.fn();
+      await settle();
+    }
+    this.t = end;
+  }
+}
+
+/** Let every pending promise reaction run (a macrotask turn, not a wait for time). */
+const settle = () => new Promise<void>((done) => setImmediate(done));
+
 describe("watchdog", () => {
   test("pings every half WATCHDOG_USEC while healthy, none while wedged, and again once healthy", async () => {
-    const sender = new FakeSender();
+    const timers = new ManualTimers();
+    const sender = new FakeSender(() => timers.now());
     const warnings: string[] = [];
     // WATCHDOG_USEC = 200 ms → a ping every 100 ms.
-    const n = new SystemdNotifier({ sender, watchdogUsec: 200_000, warn: (l) => warnings.push(l) });
+    const n = new SystemdNotifier({ sender, watchdogUsec: 200_000, warn: (l) => warnings.push(l), timers });
     let healthy = true;
     let checks = 0;
     n.startWatchdog(async () => {
       checks++;
       return healthy;
     });
-    const t0 = performance.now();
-    await Bun.sleep(650);
-    const t1 = performance.now();
+    await timers.advance(650);
     healthy = false; // the data plane wedges
-    await Bun.sleep(650);
-    const t2 = performance.now();
+    await timers.advance(650);
     healthy = true;
-    await Bun.sleep(450);
+    await timers.advance(450);
     n.close();
 
-    const healthyPings = sender.pings(t0, t1);
-    expect(healthyPings).toBeGreaterThanOrEqual(5);
-    expect(healthyPings).toBeLessThanOrEqual(8);
-    // One ping may have been decided just before the switch; after that, silence.
-    expect(sender.pings(t1 + 120, t2)).toBe(0);
-    expect(sender.pings(t2 + 120)).toBeGreaterThanOrEqual(2);
-    expect(checks).toBeGreaterThan(healthyPings);
+    // A check at 0, 100, … 1700 ms; a ping for each healthy one (0–600 and 1400–1700: the check
+    // at 1300 ms still saw the wedge), spaced by the interval.
+    expect(checks).toBe(18);
+    expect(sender.sent.filter((s) => s.text === "WATCHDOG=1").map((s) => s.at)).toEqual([0, 100, 200, 300, 400, 500, 600, 1400, 1500, 1600, 1700]);
     expect(warnings).toEqual([
       "the data plane does not answer: withholding the watchdog ping (systemd restarts the agent once WatchdogSec passes)",
       "the data plane answers again: watchdog pings resumed",
     ]);
-    // Pings are spaced by the interval, not bunched.
-    const times = sender.sent.filter((s) => s.text === "WATCHDOG=1" && s.at < t1).map((s) => s.at);
-    for (let i = 1; i < times.length; i++) expect((times[i] as number) - (times[i - 1] as number)).toBeGreaterThan(60);
   });
 
-  test("a health check that hangs counts as wedged", async () => {
-    const sender = new FakeSender();
-    const n = new SystemdNotifier({ sender, watchdogUsec: 100_000, warn: () => undefined });
-    n.startWatchdog(() => new Promise<boolean>(() => undefined));
-    await Bun.sleep(400);
+  test("a health check that hangs counts as wedged: no ping, one warning", async () => {
+    const timers = new ManualTimers();
+    const sender = new FakeSender(() => timers.now());
+    const warnings: string[] = [];
+    const n = new SystemdNotifier({ sender, watchdogUsec: 100_000, warn: (l) => warnings.push(l), timers });
+    let checks = 0;
+    n.startWatchdog(() => {
+      checks++;
+      return new Promise<boolean>(() => undefined);
+    });
+    await timers.advance(400);
     n.close();
     expect(sender.pings()).toBe(0);
+    // Each hung check is given up after one interval (50 ms) and the next starts at once.
+    expect(checks).toBe(9);
+    expect(warnings).toHaveLength(1);
   });
 
   test("stopWatchdog ends the pings but keeps the socket for a last STATUS=", async () => {
-    const sender = new FakeSender();
-    const n = new SystemdNotifier({ sender, watchdogUsec: 100_000 });
+    const timers = new ManualTimers();
+    const sender = new FakeSender(() => timers.now());
+    const n = new SystemdNotifier({ sender, watchdogUsec: 100_000, timers });
     n.startWatchdog(async () => true);
-    await Bun.sleep(120);
+    await timers.advance(120);
+    expect(sender.pings()).toBe(3); // 0, 50, 100 ms
     n.stopWatchdog();
-    const pings = sender.pings();
-    await Bun.sleep(200);
-    expect(sender.pings()).toBe(pings);
+    await timers.advance(200);
+    expect(sender.pings()).toBe(3);
     n.status("failed: x");
     expect(sender.sent.at(-1)?.text).toBe("STATUS=failed: x");
     n.close();
