@@ -45,6 +45,8 @@ export interface LocalDatumOptions {
   readonly project?: string;
   readonly config?: DevCloudConfigPatch;
   readonly log?: (line: string) => void;
+  /** Where the gateway's iroh endpoint binds (default loopback); see `dev cloud --gateway-bind`. */
+  readonly gatewayBind?: string;
 }
 
 export interface LocalDatum {
@@ -172,7 +174,7 @@ export async function startLocalDatum(options: LocalDatumOptions): Promise<Local
       const { createGateway } = await import("./gateway/gateway.ts");
       const { createEdge } = await import("./gateway/edge.ts");
       modules = { createGateway, createEdge };
-      const started = await createGateway({ secretKey: gatewayKeyBytes(gatewayKey) });
+      const started = await createGateway({ secretKey: gatewayKeyBytes(gatewayKey), ...(options.gatewayBind ? { bind: options.gatewayBind } : {}) });
       gateway = started;
       cleanups.push(() => started.stop());
     } catch (err) {

@@ -9,6 +9,7 @@
  * heartbeat and the probes, and talk to us only in typed messages (workers/messages.ts).
  */
 import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
 import * as v from "valibot";
 import type { FromHeartbeat, FromVerifier, ProbeSummary, ToHeartbeat, ToVerifier } from "../../workers/messages.ts";
 import { FromHeartbeat as FromHeartbeatSchema, FromVerifier as FromVerifierSchema } from "../../workers/messages.ts";
@@ -16,12 +17,14 @@ import type { TokenSource } from "../auth/token-source.ts";
 import { userAgent } from "../controlplane/user-agent.ts";
 import type { DataPlane, DataPlaneEndpoint } from "../dataplane/listen-node.ts";
 import { loadDataPlane } from "../dataplane/listen-node.ts";
-import { relayUrls } from "../dataplane/relays.ts";
+import { placeholderRelay, relayUrls } from "../dataplane/relays.ts";
 import { Rejected, UsageError } from "../errors.ts";
 import { log } from "../log.ts";
 import { readAllowList, type AllowEntry } from "../state/allowlist.ts";
 import { acquireSlotLock, type SlotLock } from "../state/lock.ts";
-import { slotFiles } from "../state/paths.ts";
+import { slotFiles, stateRoot } from "../state/paths.ts";
+import { liveIdentities } from "../state/live-identities.ts";
+import { passedOverLine } from "../tunnel/adoption.ts";
 import { trimAfterStart } from "../supervise/heap-trim.ts";
 import { WorkerSupervisor } from "../supervise/worker.ts";
 import { normalizeEndpoint, originProbeUrl, validateEndpoint } from "../tunnel/endpoint.ts";
@@ -39,6 +42,11 @@ export const RUNTIME_POLL_MS = 10_000;
 export const PUBLIC_PROBE_BUDGET_MS = 10 * 60_000;
 /** The origin probe is best effort: this long, then a warning (§C.10: half the verify budget). */
 export const ORIGIN_PROBE_BUDGET_MS = 5_000;
+/** Before the first connection details: iroh gets 40 × 250 ms to report a home relay (upstream). */
+const HOME_RELAY_POLLS = 40;
+const HOME_RELAY_POLL_MS = 250;
+/** Connection details are re-patched after a failed public-URL probe at most this often. */
+const REPATCH_EVERY_MS = 10_000;
 
 export interface ListenRequest {
   readonly endpoint?: string | undefined;
@@ -118,6 +126,7 @@ export class ListenSession {
   #leaseDurationS = 30;
   #lastToken: string | undefined;
   #started = performance.now();
+  #lastRepatchAt = -Infinity;
 
   constructor(deps: ListenDeps, request: ListenRequest) {
     this.#d = deps;
@@ -210,22 +219,30 @@ export class ListenSession {
     });
     d.reporter.endpointId(d.endpointId);
 
-    const fallbackRelay = relays.urls[0] ?? null;
+    // Only a relay iroh reports is ever published; the one exception is a placeholder the local
+    // Datum declares for itself (docs/relays.md).
+    const placeholder = placeholderRelay(d.env);
     const details = (): DeviceAddress => {
       const ep = this.#endpoint;
-      const homeRelay = ep?.homeRelay ?? fallbackRelay ?? undefined;
+      const homeRelay = ep?.homeRelay ?? placeholder ?? undefined;
       return { ...(homeRelay ? { homeRelay } : {}), addresses: ep?.addresses ?? [] };
     };
+
+    // The heartbeat runs before the tunnel is found or created, and the first connection details
+    // wait (up to 10 s) for the relay iroh actually reaches.
+    await this.#startHeartbeat(placeholder);
+    if (!placeholder) await this.#awaitHomeRelay();
 
     const { tunnel, kind } = await this.#resolveTunnel(details());
     this.#tunnel = tunnel;
     d.reporter.tunnel(kind, tunnel);
     await this.#syncAllowList();
 
-    await this.#startHeartbeat(fallbackRelay);
-
     this.#tunnel = await d.service.setEnabled(tunnel.id, true, { details: details() });
     await this.#syncAllowList();
+    // The Connector exists now: the heartbeat stops waiting for it and publishes at once.
+    const connector = this.#tunnel.connectorName;
+    this.#heartbeat?.post({ type: "resync", ...(connector ? { connector } : {}) });
     d.reporter.settingUp();
     this.#started = performance.now();
 
@@ -248,6 +265,7 @@ export class ListenSession {
       );
     }
     this.#tunnel = { ...this.#tunnel, hostnames: progress.hostnames };
+    this.#heartbeat?.post({ type: "resync" }); // re-patch the connection details after setup (as upstream)
     d.reporter.ready(this.#tunnel, urls, d.endpointId, performance.now() - this.#started);
     trimAfterStart(); // the main thread's heap, past setup and verification (heap-trim.ts)
   }
@@ -266,7 +284,13 @@ export class ListenSession {
         );
       }
     } else if (req.endpoint !== undefined) {
-      existing = await service.findByEndpoint(req.endpoint);
+      const roots = [...new Set([resolve(this.#d.slotDir, "..", ".."), stateRoot("user", { env: this.#d.env }), stateRoot("system", { env: this.#d.env })])];
+      const decision = await service.findAdoptable(req.endpoint, await liveIdentities(roots, this.#d.slotDir));
+      if (decision.kind === "adopt") existing = decision.tunnel;
+      else {
+        const line = passedOverLine(normalizeEndpoint(req.endpoint), decision.passedOver);
+        if (line) this.#d.reporter.notice(line);
+      }
     }
     if (!existing) {
       const endpoint = normalizeEndpoint(req.endpoint as string);
@@ -291,7 +315,22 @@ export class ListenSession {
     this.#dataPlane?.setAllowList(workerEntries(entries));
   }
 
-  async #startHeartbeat(fallbackRelay: string | null): Promise<void> {
+  /** Upstream's wait: 40 × 250 ms for iroh to report a home relay; then go on without one. */
+  async #awaitHomeRelay(): Promise<void> {
+    for (let i = 0; i < HOME_RELAY_POLLS && !this.#endpoint?.homeRelay; i++) {
+      if (i === 0) log.withTag("relay").debug("waiting for iroh to reach a relay");
+      try {
+        await abortableSleep(HOME_RELAY_POLL_MS, this.#d.signal);
+      } catch {
+        return;
+      }
+    }
+    if (!this.#endpoint?.homeRelay) {
+      this.#d.reporter.notice(`warning: no relay reached within ${(HOME_RELAY_POLLS * HOME_RELAY_POLL_MS) / 1000}s; the Connector's connection details wait until iroh reaches one`);
+    }
+  }
+
+  async #startHeartbeat(placeholder: string | null): Promise<void> {
     const d = this.#d;
     const startMessage = (): ToHeartbeat => {
       const ep = this.#endpoint as DataPlaneEndpoint;
@@ -303,7 +342,7 @@ export class ListenSession {
         endpointId: d.endpointId,
         addresses: [...ep.addresses],
         homeRelay: ep.homeRelay,
-        fallbackRelay,
+        placeholderRelay: placeholder,
         token: this.#lastToken as string,
         seq: this.#tokenSeq,
       };
@@ -387,6 +426,7 @@ export class ListenSession {
       schema: FromVerifierSchema,
       log: this.#fromWorker,
       onMessage: (msg) => {
+        if (msg.type === "attempt" && msg.target === "public" && (msg.status === null || msg.status >= 500)) this.#repatchAfterFailedProbe();
         if (msg.type === "attempt") d.reporter.probeAttempt(msg.target, msg.url, msg.elapsedMs, msg.status, msg.error);
         else if (msg.type === "probed") d.reporter.probed(msg.target, msg.result);
       },
@@ -408,6 +448,14 @@ export class ListenSession {
       d.signal.removeEventListener("abort", onAbort);
       await verifier.stop();
     }
+  }
+
+  /** After a failed public-URL probe the connection details are re-patched, at most once per 10 s (as upstream). */
+  #repatchAfterFailedProbe(): void {
+    const now = performance.now();
+    if (now - this.#lastRepatchAt < REPATCH_EVERY_MS) return;
+    this.#lastRepatchAt = now;
+    this.#heartbeat?.post({ type: "resync" });
   }
 
   /** The 10 s runtime watch (§H.2 step 7): terminal failure or upstream deletion ends the listen. */
@@ -452,9 +500,11 @@ export class ListenSession {
     if (id) {
       if (!quiet) d.reporter.disabling();
       try {
-        await d.service.setEnabled(id, false);
+        const withdrawn = await d.service.withdraw(id);
         await this.#syncAllowList();
-        if (!quiet) d.reporter.disabled(id);
+        if (withdrawn.outcome === "moved") {
+          d.reporter.notice(`tunnel ${id} is now served by Connector ${withdrawn.connectorName ?? "(none)"}; left enabled for it`);
+        } else if (!quiet) d.reporter.disabled(id);
       } catch (err) {
         if (!(err instanceof Rejected)) {
           d.reporter.disableFailed(id, err instanceof Error ? err.message : String(err));

@@ -37,6 +37,12 @@ function readLock(path: string): LockFile | undefined {
   }
 }
 
+/** The process holding a slot's lock, when it is still running; undefined for a free or stale lock. */
+export function liveLockHolder(path: string): { readonly pid: number } | undefined {
+  const holder = readLock(path);
+  return holder && sameProcessRunning(holder.pid, holder.startTime) ? { pid: holder.pid } : undefined;
+}
+
 /** Take the lock or throw `Rejected` (exit 64) naming the PID that holds it. */
 export function acquireSlotLock(path: string, what: string, hint: string): SlotLock {
   const content: LockFile = { pid: process.pid, at: new Date().toISOString(), what };

@@ -42,6 +42,7 @@ import {
   tunnelShape,
 } from "./objects.ts";
 import { computeProgress, proxyHostnames, type TunnelProgress } from "./progress.ts";
+import { decideAdoption, type AdoptionDecision, type LiveIdentity } from "./adoption.ts";
 
 export interface TunnelSummary {
   /** The HTTPProxy name, `tunnel-…`. */
@@ -60,6 +61,8 @@ export interface TunnelSummary {
   readonly connectorReady: boolean;
   /** The Connector's `datum.net/device-name`. */
   readonly deviceName?: string;
+  /** The endpoint id in the Connector's status: the identity that serves (or last served) it. */
+  readonly connectorEndpointId?: string;
   /** Marked for deletion, still listed until the platform's finalizers finish (§J.11). */
   readonly deleting: boolean;
 }
@@ -120,6 +123,8 @@ export class TunnelService {
   readonly #annotations: Record<string, string>;
   readonly #createPolicies: boolean;
   readonly #log: ServiceLog;
+  /** The Connector this instance created for its identity (findable by name until it publishes details). */
+  #createdConnector: string | undefined;
 
   constructor(options: TunnelServiceOptions) {
     this.#client = options.client;
@@ -141,6 +146,12 @@ export class TunnelService {
     const found = await this.#client.list("Connector", { fieldSelector: { [CONNECTOR_ENDPOINT_FIELD]: endpointId } });
     // Filtered again here: a server that ignored the selector must not hand us another device's Connector.
     const matches = found.filter((c) => c.status?.connectionDetails?.publicKey?.id === endpointId);
+    if (matches.length === 0 && endpointId === this.endpointId && this.#createdConnector) {
+      // Made by this process but never published (no relay reached yet): its status has no id to find it by.
+      const made = await this.#client.get("Connector", this.#createdConnector);
+      const id = made?.status?.connectionDetails?.publicKey?.id;
+      if (made && (id === undefined || id === endpointId)) matches.push(made);
+    }
     if (matches.length > 1) this.#log.debug(`Multiple connectors found for endpoint ${endpointId}, using first`);
     const connector = matches[0];
     if (!connector || options.patchAnnotations === false) return connector;
@@ -162,6 +173,7 @@ export class TunnelService {
     const className = await this.#resolveConnectorClass();
     const created = await this.#client.create("Connector", connectorBody(className, this.#annotations));
     const name = requireName(created, "Connector");
+    if (endpointId === this.endpointId) this.#createdConnector = name;
     if (details) await this.#patchConnectionDetails(name, endpointId, details);
     return { connector: created, name, created: true };
   }
@@ -214,10 +226,19 @@ export class TunnelService {
     return summarize(proxy, ad !== undefined, connector, connectorName);
   }
 
-  /** The first tunnel whose normalized endpoint equals `endpoint` normalized (exact spelling, §C.6). */
-  async findByEndpoint(endpoint: string): Promise<TunnelSummary | undefined> {
+  /** Every tunnel whose normalized endpoint equals `endpoint` normalized (exact spelling), in listing order. */
+  async findByEndpoint(endpoint: string): Promise<TunnelSummary[]> {
     const wanted = normalizeEndpoint(endpoint);
-    return (await this.list()).find((t) => t.endpoint === wanted);
+    return (await this.list()).filter((t) => t.endpoint === wanted);
+  }
+
+  /**
+   * The tunnel `listen --endpoint` may serve, or why none (docs/adoption.md): this identity's own,
+   * else this device's when no running identity of this machine (`live`) holds it.
+   */
+  async findAdoptable(endpoint: string, live: readonly LiveIdentity[]): Promise<AdoptionDecision<TunnelSummary>> {
+    const deviceName = this.#annotations[DEVICE_NAME_ANNOTATION] ?? "";
+    return decideAdoption(await this.findByEndpoint(endpoint), { endpointId: this.endpointId, deviceName, live });
   }
 
   /**
@@ -291,9 +312,10 @@ export class TunnelService {
   }
 
   /**
-   * Enable (advertise) or disable (withdraw) a tunnel. The proxy's backend is re-pointed at this
-   * identity's Connector when it names another one. `details` marks a caller with a live data plane,
-   * the only case in which enabling may create a Connector.
+   * Enable (advertise) or disable (withdraw) a tunnel. Only a caller with a live data plane
+   * (`details`: `listen`/`run`, which decided to serve this tunnel) re-points the proxy at this
+   * identity's Connector, creating it if needed; a management command leaves the tunnel on the
+   * Connector it has, so `enable` never moves a tunnel off the device that serves it.
    */
   async setEnabled(id: string, enabled: boolean, options: { details?: DeviceAddress } = {}): Promise<TunnelSummary> {
     const proxy = await this.#requireProxy(id);
@@ -310,9 +332,7 @@ export class TunnelService {
       if (!ad) await this.#client.create("ConnectorAdvertisement", advertisementBody(id, spec));
       else if (!covers(ad.spec, spec)) await this.#client.patch("ConnectorAdvertisement", id, { spec });
     } else {
-      // Withdrawing needs no Connector: re-point only when this identity already has one.
-      const ours = await this.findConnector();
-      if (ours) current = await this.#alignProxy(proxy, label, endpoint, requireName(ours, "Connector"));
+      // Withdrawing needs no Connector and changes none.
       await this.#client.delete("ConnectorAdvertisement", id);
     }
 
@@ -324,6 +344,20 @@ export class TunnelService {
           : entries,
     );
     return summarize(current, enabled, undefined, proxyConnectorName(current));
+  }
+
+  /**
+   * A listen's teardown: disable the tunnel only while it is still on this identity's Connector.
+   * When someone re-pointed it meanwhile (`listen --id` elsewhere), its advertisement is theirs now.
+   */
+  async withdraw(id: string): Promise<{ outcome: "disabled" } | { outcome: "moved"; connectorName: string | undefined } | { outcome: "gone" }> {
+    const proxy = await this.#client.get("HTTPProxy", id);
+    if (!proxy) return { outcome: "gone" };
+    const ours = await this.findConnector(this.endpointId, { patchAnnotations: false });
+    const current = proxyConnectorName(proxy);
+    if (!ours || current !== ours.metadata.name) return { outcome: "moved", connectorName: current };
+    await this.setEnabled(id, false);
+    return { outcome: "disabled" };
   }
 
   /**
@@ -363,19 +397,16 @@ export class TunnelService {
   }
 
   /**
-   * The Connector a tunnel should point at: this identity's; else, for callers with a live data
-   * plane, a new one; else the one it already names (so a management command never strands it).
+   * The Connector a tunnel should point at. A caller with a live data plane (`details`) serves it:
+   * this identity's Connector, created if needed. Anyone else keeps the one the tunnel names, so a
+   * management command never moves a tunnel onto a Connector that does not serve it; only a tunnel
+   * that names none gets this identity's (or a new one).
    */
   async #connectorFor(proxy: HTTPProxy, details?: DeviceAddress): Promise<string> {
-    const ours = await this.findConnector();
-    if (ours) {
-      const name = requireName(ours, "Connector");
-      if (details) await this.#patchConnectionDetails(name, this.endpointId, details);
-      return name;
-    }
+    if (details) return (await this.ensureConnector(this.endpointId, details)).name;
     const current = proxyConnectorName(proxy);
-    if (current && !details) return current;
-    return (await this.ensureConnector(this.endpointId, details)).name;
+    if (current) return current;
+    return (await this.ensureConnector(this.endpointId)).name;
   }
 
   /** Patch label and rules when they differ from `[redirect, backend(endpoint, connector)]`. */
@@ -509,6 +540,7 @@ function summarize(
 ): TunnelSummary {
   const conditions = proxy.status?.conditions;
   const deviceName = connector?.metadata.annotations?.[DEVICE_NAME_ANNOTATION];
+  const connectorEndpointId = connector?.status?.connectionDetails?.publicKey?.id;
   return {
     id: proxy.metadata.name ?? "",
     label: proxyLabel(proxy),
@@ -521,6 +553,7 @@ function summarize(
     ...(connectorName ? { connectorName } : {}),
     connectorReady: connectorReady(connector),
     ...(deviceName ? { deviceName } : {}),
+    ...(connectorEndpointId ? { connectorEndpointId } : {}),
     deleting: isDeleting(proxy),
   };
 }

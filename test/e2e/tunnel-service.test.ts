@@ -153,8 +153,8 @@ describe("lifecycle", () => {
     expect(listed).toHaveLength(1);
     expect(listed[0]).toMatchObject({ id, label: "web", enabled: true, connectorName, deviceName: "build-box" });
     expect((await service.get(id))?.id).toBe(id);
-    expect((await service.findByEndpoint("127.0.0.1:3000"))?.id).toBe(id);
-    expect(await service.findByEndpoint("localhost:3000")).toBeUndefined();
+    expect((await service.findByEndpoint("127.0.0.1:3000")).map((t) => t.id)).toEqual([id]);
+    expect(await service.findByEndpoint("localhost:3000")).toEqual([]);
     expect(await service.get("tunnel-nope")).toBeUndefined();
 
     // progress has the six steps; the proxy side comes up without a heartbeat
@@ -257,6 +257,32 @@ describe("lifecycle", () => {
     expect(connectors.map((c) => c.metadata.name)).toEqual([t.connectorName!]);
     expect((await other.get(t.id))?.connectorName).toBe(t.connectorName!);
     await owner.service.delete(t.id);
+  });
+
+  test("management calls from an identity with a Connector of its own leave the tunnel on the Connector it has", async () => {
+    const owner = await harness();
+    const t = await owner.service.create({ label: "m", endpoint: "127.0.0.1:5650", details: DETAILS });
+    // Another identity of the project that serves a tunnel of its own, so it has a Connector.
+    const other = new TunnelService({
+      client: owner.client,
+      endpointId: "e".repeat(64),
+      allowListPath: `${owner.allowListPath}.other`,
+      deviceAnnotations: DEVICE,
+      env: {},
+      log: { warn: () => undefined, debug: () => undefined },
+    });
+    const own = await other.create({ label: "o", endpoint: "127.0.0.1:5651", details: DETAILS });
+    expect(own.connectorName).not.toBe(t.connectorName);
+    const writes = owner.since();
+    await other.update(t.id, { label: "renamed" });
+    await other.setEnabled(t.id, false);
+    await other.setEnabled(t.id, true);
+    expect((await other.get(t.id))?.connectorName).toBe(t.connectorName!);
+    expect((await owner.client.get("ConnectorAdvertisement", t.id))?.spec.connectorRef.name).toBe(t.connectorName!);
+    // Not one write named the other identity's Connector.
+    expect(JSON.stringify(writes().filter((r) => r.method !== "GET"))).not.toContain(own.connectorName!);
+    await owner.service.delete(t.id);
+    await other.delete(own.id);
   });
 
   test("enabling with a live data plane re-points the tunnel at this identity's new Connector", async () => {

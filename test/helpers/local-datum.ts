@@ -13,6 +13,8 @@ export interface LocalDatum {
   readonly dir: string;
   /** `http://127.0.0.1:PORT` of the control plane (the admin API is under `/_dev/`). */
   readonly apiUrl: string;
+  /** What `dev cloud` wrote to stderr so far (for a failing test's report). */
+  stderr(): string;
   admin(path: string, init?: { method?: string; body?: unknown }): Promise<Response>;
   stop(): Promise<void>;
 }
@@ -62,6 +64,7 @@ export async function startLocalDatum(args: readonly string[] = [], opts: { time
   const env = parseExports(readFileSync(envFile, "utf8"));
   const apiUrl = env.DATUM_API_HOST as string;
   return {
+    stderr: () => stderr,
     env,
     dir,
     apiUrl,

@@ -37,6 +37,7 @@ export const cloud = defineCommand({
     },
     "env-file": { type: "string", description: "Also write the export lines to this file once ready", valueHint: "file" },
     project: { type: "string", description: "Project id to export as DATUM_PROJECT", default: "local-project" },
+    "gateway-bind": { type: "string", description: "Address the gateway's iroh endpoint binds (default 127.0.0.1:0; 0.0.0.0:0 reaches devices on other test hosts)", valueHint: "addr:port" },
     "parent-pid": { type: "string", description: "Stop when this process exits (for scripts and tests)", valueHint: "pid" },
   },
   async run({ args }) {
@@ -50,6 +51,7 @@ export const cloud = defineCommand({
       project: args.project,
       ...(port !== undefined ? { port } : {}),
       ...(edgePort !== undefined ? { edgePort } : {}),
+      ...(args["gateway-bind"] ? { gatewayBind: args["gateway-bind"] } : {}),
       log: say,
     });
     const lines = exportLines(datum.env());
