@@ -104,14 +104,14 @@ describe("tunnel run under a notify socket", () => {
     console.log(`note: tunnel run was ready ${((readyAt - started) / 1000).toFixed(1)} s after start`);
   }, 45_000);
 
-  test("WATCHDOG=1 every half WATCHDOG_USEC (500 ms) while the data plane answers", async () => {
-    await Bun.sleep(3_000);
-    const pings = receiver.datagrams.filter((d) => d.text === "WATCHDOG=1" && d.at >= readyAt).map((d) => d.at);
-    expect(pings.length).toBeGreaterThanOrEqual(5);
-    expect(pings.length).toBeLessThanOrEqual(8);
-    const gaps = pings.slice(1).map((t, i) => t - (pings[i] as number));
-    expect(Math.max(...gaps)).toBeLessThan(1_000);
-    expect(Math.min(...gaps)).toBeGreaterThan(300);
+  // The schedule itself (every half WATCHDOG_USEC, none while wedged) is unit-tested on timers moved
+  // by hand (test/unit/service/sd-notify.test.ts); here: the real agent's pings reach the socket.
+  test("WATCHDOG=1 keeps coming while the data plane answers, and no faster than every half WATCHDOG_USEC", async () => {
+    const after = () => receiver.datagrams.filter((d) => d.text === "WATCHDOG=1" && d.at >= readyAt).map((d) => d.at);
+    await receiver.waitFor(() => after().length >= 5, 20_000, "five watchdog pings after READY=1");
+    const pings = after();
+    // A slow machine makes pings later, never more: at most one per 500 ms (and the first), doubled for slack.
+    expect(pings.length).toBeLessThanOrEqual(2 * (Math.floor(((pings.at(-1) as number) - readyAt) / 500) + 1));
   });
 
   test("everything came from tunnel.yaml: the helper was asked for the recorded session", () => {
