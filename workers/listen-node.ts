@@ -13,6 +13,7 @@ import type { Connection, Endpoint, Incoming } from "@number0/iroh";
 import type net from "node:net";
 import { IrohByteStream, pendingAborts } from "../src/dataplane/byte-stream.ts";
 import { Counters } from "../src/dataplane/counters.ts";
+import { tallyPaths } from "../src/dataplane/path-kind.ts";
 import { addrInfo, ALPN, bindEndpoint, boundPort, endpointInfo, listenBindAttempts, MAX_STREAMS_PER_CONNECTION } from "../src/dataplane/iroh-endpoint.ts";
 import { firstLine, headerTimeoutFromEnv, serveProxyStream, type UpstreamContext } from "../src/dataplane/upstream.ts";
 import { ENDPOINT_POLL_MS, WORKER_CLOSE_MS, WORKER_SETTLE_MS } from "../src/supervise/budgets.ts";
@@ -33,6 +34,20 @@ const inflight = new Set<Promise<unknown>>();
 /** Gives the heap back once every stream has been closed for a while (heap-trim.ts). */
 const idleTrim = new IdleTrimmer();
 const originSockets = new Set<net.Socket>();
+/** Connections being served, so `stats` can say whether each goes direct or through the relay. */
+const liveConnections = new Set<Connection>();
+
+function connectionPaths(): ReturnType<typeof tallyPaths> {
+  const all: Parameters<typeof tallyPaths>[0][number][] = [];
+  for (const conn of liveConnections) {
+    try {
+      all.push(conn.paths());
+    } catch {
+      all.push([]); // closing under us: no path
+    }
+  }
+  return tallyPaths(all);
+}
 
 const port = openWorkerPort<ToListenNode, FromListenNode>(ToListenNode, async (msg) => {
   switch (msg.type) {
@@ -43,7 +58,7 @@ const port = openWorkerPort<ToListenNode, FromListenNode>(ToListenNode, async (m
       allowList = msg.entries;
       return;
     case "stats":
-      port.post({ type: "stats", id: msg.id, ...counters.snapshot() });
+      port.post({ type: "stats", id: msg.id, ...counters.snapshot(), paths: connectionPaths() });
       return;
     case "shutdown":
       return shutdown();
@@ -153,6 +168,7 @@ async function serveConnection(incoming: Incoming): Promise<void> {
     return;
   }
   counters.connectionAccepted();
+  liveConnections.add(conn);
   conn.setMaxConcurrentBiStreams(MAX_STREAMS_PER_CONNECTION);
   try {
     for (;;) {
@@ -170,6 +186,7 @@ async function serveConnection(incoming: Incoming): Promise<void> {
   } catch (err) {
     if (!shuttingDown) port.log("debug", "connection closed", { reason: firstLine(err) });
   } finally {
+    liveConnections.delete(conn);
     counters.connectionCompleted();
   }
 }

@@ -132,6 +132,8 @@ export const FromListenNode = v.variant("type", [
     counters: v.record(v.string(), TargetCounters),
     connectionsAccepted: Count,
     connectionsCompleted: Count,
+    /** Live connections by the kind of their selected path (src/dataplane/path-kind.ts). */
+    paths: v.strictObject({ direct: Count, relay: Count, none: Count }),
   }),
   Log,
   Fatal,

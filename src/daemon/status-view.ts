@@ -3,6 +3,7 @@
  * rendered from what the tunnel wrote about itself (`run.json`), its config and its log. Pure, so
  * the layout is tested with fixed states.
  */
+import { describePaths } from "../dataplane/path-kind.ts";
 import { EXITED_UNEXPECTEDLY, observedReadiness } from "../listen/readiness.ts";
 import type { ServiceStatus } from "../service/inspect.ts";
 import type { LiveStatus, RunState } from "../state/run-state.ts";
@@ -132,6 +133,7 @@ export function renderStatus(s: StatusInput): string {
     kv("endpoint id", r.endpointId ?? "-");
     kv("addresses", r.addresses.map((a) => (a.address.includes(":") ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`)).join(", ") || "-");
     kv("home relay", r.homeRelay ?? "no relay yet");
+    if (r.counters.paths) kv("path", describePaths(r.counters.paths));
     const targets = Object.entries(r.counters.targets);
     if (targets.length === 0) kv("traffic", "no requests yet");
     for (const [target, c] of targets) {

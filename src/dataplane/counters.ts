@@ -1,3 +1,5 @@
+import type { PathTally } from "./path-kind.ts";
+
 /**
  * Device-side counters (upstream-runtime §I), keyed by target authority (`host:port` as
  * requested, so tunnels with the same origin share them). `active` is derived, as upstream:
@@ -18,6 +20,8 @@ export interface CountersSnapshot {
   counters: Record<string, TargetCounters>;
   connectionsAccepted: number;
   connectionsCompleted: number;
+  /** Live connections by selected path (path-kind.ts); the worker adds it, the counters do not know. */
+  paths?: PathTally;
 }
 
 /**

@@ -130,7 +130,7 @@ export function createListenNodeDataPlane(options: ListenNodeOptions = {}): Data
     },
     async stats() {
       const reply = await supervisor.request((id) => ({ type: "stats", id }), "stats");
-      return { counters: reply.counters, connectionsAccepted: reply.connectionsAccepted, connectionsCompleted: reply.connectionsCompleted };
+      return { counters: reply.counters, connectionsAccepted: reply.connectionsAccepted, connectionsCompleted: reply.connectionsCompleted, paths: reply.paths };
     },
     onEndpointChange(callback) {
       listeners.add(callback);

@@ -147,7 +147,7 @@ export class ListenSession {
     let counters: LiveFigures["counters"];
     if (this.#dataPlane && this.#endpoint) {
       const stats = await Promise.race([this.#dataPlane.stats(), Bun.sleep(2_000).then(() => undefined)]).catch(() => undefined);
-      if (stats) counters = { targets: stats.counters, connectionsAccepted: stats.connectionsAccepted, connectionsCompleted: stats.connectionsCompleted };
+      if (stats) counters = { targets: stats.counters, connectionsAccepted: stats.connectionsAccepted, connectionsCompleted: stats.connectionsCompleted, ...(stats.paths ? { paths: stats.paths } : {}) };
     }
     const ep = this.#endpoint;
     return {

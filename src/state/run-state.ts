@@ -114,6 +114,8 @@ export const RunState = v.object({
     targets: v.record(Str, TargetCountersDoc),
     connectionsAccepted: Num,
     connectionsCompleted: Num,
+    /** Live connections by the kind of their selected path: direct UDP or through the relay (absent in older files). */
+    paths: v.optional(v.object({ direct: Num, relay: Num, none: Num })),
   }),
   workers: v.array(WorkerSummary),
   lastError: v.nullable(RunError),
