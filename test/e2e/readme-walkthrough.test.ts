@@ -92,6 +92,8 @@ interface Background {
   readonly pid: number;
   readonly from: string;
   readonly text: string;
+  /** A foreground `tunnel listen`. */
+  readonly listen: boolean;
   /** Ctrl+C it after the step containing this text; undefined: at the end of its block. */
   readonly after?: string;
   exitCode(): number | null;
@@ -193,6 +195,10 @@ test.skipIf(unavailable !== "" || parseError !== "")(
       console.log(`  Ctrl+C ${b.from} \`${b.text}\` (${why}): exit ${code}`);
       for (const t of live.filter((x) => x.proc === b)) live.splice(live.indexOf(t), 1);
       if (code !== 0) problems.push(`Ctrl+C of ${b.from} \`${b.text}\` (${why}) exited ${code}, expected 0\n${output}`);
+      // The README's promise for a listen: Ctrl+C disables the advertisement and says so.
+      else if (b.listen && !/Tunnel disabled\.|"type":\s*"tunnel_disabled"/.test(output)) {
+        problems.push(`Ctrl+C of ${b.from} \`${b.text}\` (${why}) exited 0 without "Tunnel disabled." or a tunnel_disabled event\n${output}`);
+      }
     };
 
     /** Start a command that runs until Ctrl+C; resolves once it is ready (listen: its public URL; else its first line). */
@@ -210,6 +216,7 @@ test.skipIf(unavailable !== "" || parseError !== "")(
           pid: p.pid,
           from,
           text: step.text,
+          listen: true,
           after,
           exitCode: () => p.exitCode(),
           output: () => `--- stdout\n${p.stdout()}\n--- stderr\n${p.stderr()}`,
@@ -242,6 +249,7 @@ test.skipIf(unavailable !== "" || parseError !== "")(
         pid: child.pid,
         from,
         text: step.text,
+        listen: false,
         after,
         exitCode: () => child.exitCode,
         output: () => `--- stdout\n${out}\n--- stderr\n${err}`,
