@@ -11,6 +11,7 @@ import { attachFileLogging } from "../logs/json-lines.ts";
 import { acquireSlotLock, type SlotLock } from "../state/lock.ts";
 import { projectDir, slotFiles, stateRoot, tunnelDir, tunnelFiles, type Scope } from "../state/paths.ts";
 import { writeTunnelConfig, type TunnelConfig } from "../state/tunnel-config.ts";
+import { envWithSettings } from "../state/tunnel-settings.ts";
 import { openProject } from "../commands/tunnel/_project.ts";
 import { PlainReporter, reporterFor, type ListenReporter } from "./reporter.ts";
 import { RunRecorder } from "./run-recorder.ts";
@@ -133,7 +134,9 @@ export async function runForeground(o: ForegroundOptions): Promise<void> {
       : reporterFor(o.output, process.stderr.isTTY === true);
     if (o.notifier) inner = notifying(inner, o.notifier);
     const health = o.health ?? cfg?.health ?? null;
-    const recorder = new RunRecorder(runPath, inner, { name: o.name ?? null, project: project.context.project, health, env: process.env });
+    // A named tunnel's recorded network settings (public URL, relays) over this process's environment.
+    const env = envWithSettings(process.env, cfg);
+    const recorder = new RunRecorder(runPath, inner, { name: o.name ?? null, project: project.context.project, health, env });
     const session = new ListenSession(
       {
         project: project.context.project,
@@ -148,7 +151,7 @@ export async function runForeground(o: ForegroundOptions): Promise<void> {
         secretKey: project.identity.secretKey,
         endpointId: project.identity.endpointIdHex,
         reporter: recorder,
-        env: process.env,
+        env,
         signal: controller.signal,
       },
       {

@@ -28,6 +28,7 @@ import { CliError, ConfigError, NotAuthenticated, Rejected, StillProvisioning, U
 import { ensurePrivateDir } from "../state/atomic-write.ts";
 import { assertSafeName, stateRoot, tunnelDir, tunnelFiles, type Scope } from "../state/paths.ts";
 import { writeTunnelConfig, type TunnelConfig } from "../state/tunnel-config.ts";
+import { settingsFromEnv } from "../state/tunnel-settings.ts";
 import { validateEndpoint } from "../tunnel/endpoint.ts";
 import { CONNECTOR_NAME_PREFIX, httpProxyBody } from "../tunnel/objects.ts";
 import { planExecutable, recordedHelper, writeLauncher, type ExecutablePlan } from "./executable.ts";
@@ -222,6 +223,9 @@ export async function installTunnel(req: InstallRequest, deps: InstallDeps): Pro
     created_at: new Date().toISOString(),
     scope,
     health: req.health ?? null,
+    // The unit's environment is the manager's, not this shell's: what run needs to find the
+    // public URL and the relays goes into the tunnel's own state.
+    ...settingsFromEnv(env),
   };
   const spec = serviceSpec(config, { stateRoot: root, tunnelDir: dir, user, home });
   // Rendered before anything is written: a path the unit format cannot carry fails here.

@@ -25,6 +25,12 @@ export const TunnelConfig = v.object({
   scope: v.picklist(["user", "system"]),
   /** `--health` address, if the tunnel serves one. */
   health: v.optional(v.nullable(v.string())),
+  /** Network settings recorded at creation (src/state/tunnel-settings.ts): the public-URL template, */
+  public_url: v.optional(v.nullable(v.string())),
+  /** the relay list, */
+  relay_urls: v.optional(v.nullable(v.string())),
+  /** and the local Datum's declared placeholder relay. */
+  placeholder_relay: v.optional(v.nullable(v.string())),
 });
 export type TunnelConfig = v.InferOutput<typeof TunnelConfig>;
 

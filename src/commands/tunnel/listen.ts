@@ -15,6 +15,7 @@ import { normalizeEndpoint, validateEndpoint, validateStoredEndpoint } from "../
 import { readDatumctlConfig } from "../../context/datumctl-config.ts";
 import { resolveContext } from "../../context/resolve.ts";
 import { projectArg, sessionArg } from "../_args.ts";
+import { settingsFromEnv } from "../../state/tunnel-settings.ts";
 
 /** Ask on the terminal; anything but y/Y is no (upstream `[y/N]`). */
 async function confirm(question: string): Promise<boolean> {
@@ -68,6 +69,7 @@ async function namedConfig(name: string, args: { endpoint?: string | undefined; 
     created_at: new Date().toISOString(),
     scope: "user",
     health: args.health ?? null,
+    ...settingsFromEnv(process.env),
   };
   return { config, created: true };
 }
