@@ -16,6 +16,8 @@ for (const key of Object.keys(process.env)) {
 }
 process.env.HOME = join(root, "home");
 process.env.XDG_DATA_HOME = join(root, "data");
+// A caller's proxy settings must not route the tests' loopback traffic (test/e2e/proxy.test.ts sets its own).
+for (const key of ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"]) delete process.env[key];
 process.env.XDG_CONFIG_HOME = join(root, "config");
 process.env.XDG_STATE_HOME = join(root, "state");
 process.env.XDG_CACHE_HOME = join(root, "cache");

@@ -10,6 +10,10 @@ import { HeartbeatLoop, type EndpointDetails, type HeartbeatEvent } from "../src
 import { openWorkerPort } from "../src/supervise/worker-port.ts";
 import { ToHeartbeat, type FromHeartbeat } from "./messages.ts";
 import { abortableSleep } from "../src/retry/sleep.ts";
+import { NO_PROXY_SETTINGS } from "../src/net/proxy.ts";
+import { forgetInheritedProxyEnv } from "../src/net/worker-env.ts";
+
+forgetInheritedProxyEnv();
 
 /** How long a 401 waits for main's fresh token before retrying with what it has. */
 const TOKEN_WAIT_MS = 60_000;
@@ -82,6 +86,7 @@ const port = openWorkerPort<ToHeartbeat, FromHeartbeat>(ToHeartbeat, async (msg)
         project: msg.project,
         tokens,
         userAgent: msg.userAgent,
+        proxy: msg.proxy ?? NO_PROXY_SETTINGS,
         // The loop has its own backoff (2 s → 30 s); one attempt per call keeps the two from stacking.
         budget: { attempts: 1, spacingMs: 0 },
         signal: controller.signal,

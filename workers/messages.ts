@@ -22,6 +22,13 @@ const Port = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535));
 const BindPort = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535));
 const Count = v.pipe(v.number(), v.minValue(0));
 
+/**
+ * The HTTP proxy settings a worker's requests use (src/net/proxy.ts). Workers start with a minimal
+ * environment, so main hands them over as a message field; a proxy URL may carry credentials, and
+ * a message is never logged.
+ */
+const ProxySettings = v.strictObject({ httpsProxy: v.nullable(v.string()), httpProxy: v.nullable(v.string()), noProxy: v.nullable(v.string()) });
+
 // ---- lifecycle, shared by every worker ------------------------------------------------------
 
 export const Ready = v.strictObject({ type: v.literal("ready"), protocol: v.pipe(v.number(), v.integer()) });
@@ -164,6 +171,8 @@ export const ToHeartbeat = v.variant("type", [
     ...EndpointFields,
     /** The local Datum's declared placeholder relay, published while iroh reports none (docs/relays.md). */
     placeholderRelay: v.nullable(v.string()),
+    /** Absent: no proxy. */
+    proxy: v.optional(ProxySettings),
     ...TokenFields,
   }),
   v.strictObject({ type: v.literal("token"), ...TokenFields }),
@@ -226,6 +235,8 @@ export const ToVerifier = v.variant("type", [
     originBudgetMs: v.pipe(v.number(), v.minValue(0)),
     publicUrl: v.string(),
     publicBudgetMs: v.pipe(v.number(), v.minValue(0)),
+    /** For the public URL; the origin is probed directly, as the data plane dials it. Absent: no proxy. */
+    proxy: v.optional(ProxySettings),
   }),
   v.strictObject({ type: v.literal("cancel"), id: RequestId }),
   Shutdown,

@@ -8,15 +8,25 @@ import { probeUntilUp, type ProbeAttempt, type ProbeResult } from "../src/verify
 import { openWorkerPort } from "../src/supervise/worker-port.ts";
 import { ToVerifier, type FromVerifier, type ProbeSummary, type ProbeTarget } from "./messages.ts";
 import { abortableSleep } from "../src/retry/sleep.ts";
+import { NO_PROXY_SETTINGS, proxiedFetch, type ProxySettings } from "../src/net/proxy.ts";
+import { forgetInheritedProxyEnv } from "../src/net/worker-env.ts";
+
+forgetInheritedProxyEnv();
 
 const running = new Map<number, AbortController>();
 
 
-async function get(url: string, signal: AbortSignal): Promise<number> {
-  // Certificates are verified; redirects are answers too (a 301 means the edge serves the name).
-  const res = await fetch(url, { signal, redirect: "manual", keepalive: false });
-  await res.body?.cancel();
-  return res.status;
+/**
+ * A GET through `fetcher`. Certificates are verified; redirects are answers too (a 301 means the
+ * edge serves the name). The public URL goes through the user's proxy like any request of ours; the
+ * origin is probed directly, the way the data plane dials it.
+ */
+function getter(fetcher: typeof fetch): (url: string, signal: AbortSignal) => Promise<number> {
+  return async (url, signal) => {
+    const res = await fetcher(url, { signal, redirect: "manual", keepalive: false });
+    await res.body?.cancel();
+    return res.status;
+  };
 }
 
 function summary(url: string, result: ProbeResult): ProbeSummary {
@@ -31,11 +41,11 @@ function summary(url: string, result: ProbeResult): ProbeSummary {
   };
 }
 
-async function probe(id: number, target: ProbeTarget, url: string, budgetMs: number, signal: AbortSignal): Promise<ProbeSummary> {
+async function probe(id: number, target: ProbeTarget, url: string, budgetMs: number, signal: AbortSignal, proxy: ProxySettings): Promise<ProbeSummary> {
   const result = await probeUntilUp({
     url,
     budgetMs,
-    get,
+    get: getter(target === "public" ? proxiedFetch(proxy) : fetch),
     fallback: fallbackGet,
     clock: { now: () => performance.now(), sleep: abortableSleep },
     signal,
@@ -53,8 +63,9 @@ const port = openWorkerPort<ToVerifier, FromVerifier>(ToVerifier, async (msg) =>
       const controller = new AbortController();
       running.set(msg.id, controller);
       try {
-        const origin = msg.originUrl ? await probe(msg.id, "origin", msg.originUrl, msg.originBudgetMs, controller.signal) : null;
-        const pub = await probe(msg.id, "public", msg.publicUrl, msg.publicBudgetMs, controller.signal);
+        const proxy = msg.proxy ?? NO_PROXY_SETTINGS;
+        const origin = msg.originUrl ? await probe(msg.id, "origin", msg.originUrl, msg.originBudgetMs, controller.signal, proxy) : null;
+        const pub = await probe(msg.id, "public", msg.publicUrl, msg.publicBudgetMs, controller.signal, proxy);
         port.post({ type: "verified", id: msg.id, origin, public: pub });
       } finally {
         running.delete(msg.id);

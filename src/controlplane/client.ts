@@ -11,6 +11,7 @@
 import { createFetch, type $Fetch } from "ofetch";
 import * as v from "valibot";
 import { ConfigError } from "../errors.ts";
+import { proxiedFetch, proxySettingsFrom, redactProxyCredentials, type ProxySettings } from "../net/proxy.ts";
 import {
   DEFAULT_TRANSIENT_BUDGET,
   INITIAL_RETRY_STATE,
@@ -62,6 +63,8 @@ export interface ControlPlaneClientOptions {
   readonly signal?: AbortSignal;
   /** The fetch implementation underneath ofetch (tests inject one). */
   readonly fetch?: typeof globalThis.fetch;
+  /** The HTTP proxy settings (src/net/proxy.ts); this process's environment by default. */
+  readonly proxy?: ProxySettings;
   readonly userAgent?: string;
 }
 
@@ -117,6 +120,7 @@ export class ControlPlaneClient {
   readonly #debug: (line: string) => void;
   readonly #signal: AbortSignal | undefined;
   readonly #userAgent: string;
+  readonly #proxy: ProxySettings;
 
   constructor(options: ControlPlaneClientOptions) {
     let url: URL;
@@ -129,7 +133,8 @@ export class ControlPlaneClient {
     this.host = url.host;
     this.baseUrl = projectControlPlaneUrl(options.apiBase, options.project);
     this.#tokens = options.tokens;
-    this.#fetch = createFetch({ fetch: options.fetch ?? globalThis.fetch });
+    this.#proxy = options.proxy ?? proxySettingsFrom(process.env);
+    this.#fetch = createFetch({ fetch: proxiedFetch(this.#proxy, options.fetch ?? globalThis.fetch) });
     this.#attemptTimeoutMs = options.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS;
     this.#budget = options.budget ?? DEFAULT_TRANSIENT_BUDGET;
     this.#sleep = options.sleep ?? realSleep;
@@ -301,19 +306,20 @@ export class ControlPlaneClient {
       return { type: "http", status: response.status, body: typeof response._data === "string" ? response._data : "" };
     } catch (err) {
       if (this.#signal?.aborted) throw this.#signal.reason;
-      return networkFailure(err, this.#attemptTimeoutMs);
+      return networkFailure(err, this.#attemptTimeoutMs, this.#proxy);
     }
   }
 }
 
 /** ofetch wraps the fetch error as `cause`; a body read that times out throws the raw error. */
-function networkFailure(err: unknown, timeoutMs: number): Failure {
+function networkFailure(err: unknown, timeoutMs: number, proxy: ProxySettings): Failure {
   const inner = err instanceof Error && err.cause instanceof Error ? err.cause : err;
   if (inner instanceof Error && (inner.name === "TimeoutError" || inner.name === "AbortError")) {
     return { type: "timeout", afterMs: timeoutMs };
   }
   const code = inner instanceof Error ? (inner as Error & { code?: unknown }).code : undefined;
-  const message = inner instanceof Error ? inner.message : String(inner);
+  // A proxy's credentials never reach an error or a log line.
+  const message = redactProxyCredentials(inner instanceof Error ? inner.message : String(inner), proxy);
   return typeof code === "string" ? { type: "network", code, message } : { type: "network", message };
 }
 

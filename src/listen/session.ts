@@ -343,6 +343,7 @@ export class ListenSession {
         addresses: [...ep.addresses],
         homeRelay: ep.homeRelay,
         placeholderRelay: placeholder,
+        proxy: proxySettingsFrom(d.env),
         token: this.#lastToken as string,
         seq: this.#tokenSeq,
       };
@@ -439,7 +440,7 @@ export class ListenSession {
     d.signal.addEventListener("abort", onAbort, { once: true });
     try {
       const reply = await verifier.request(
-        (id) => ({ type: "verify", id: (requestId = id), originUrl, originBudgetMs: ORIGIN_PROBE_BUDGET_MS, publicUrl: url, publicBudgetMs: PUBLIC_PROBE_BUDGET_MS }),
+        (id) => ({ type: "verify", id: (requestId = id), originUrl, originBudgetMs: ORIGIN_PROBE_BUDGET_MS, publicUrl: url, publicBudgetMs: PUBLIC_PROBE_BUDGET_MS, proxy: proxySettingsFrom(d.env) }),
         "verified",
         ORIGIN_PROBE_BUDGET_MS + PUBLIC_PROBE_BUDGET_MS + 30_000,
       );
