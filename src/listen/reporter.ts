@@ -8,6 +8,8 @@
 import type { ProbeSummary, ProbeTarget } from "../../workers/messages.ts";
 import type { TunnelProgress } from "../tunnel/progress.ts";
 import type { TunnelSummary } from "../tunnel/service.ts";
+import type { Readiness } from "./readiness.ts";
+import type { WatchPoll } from "./run-recorder.ts";
 import { writeStdout } from "../stdout.ts";
 import { captureWrites, LiveRegion } from "./live-region.ts";
 import {
@@ -38,8 +40,14 @@ export interface ListenReporter {
   /** A runtime warning or note (login lost, heartbeat trouble). */
   notice(line: string): void;
   ended(kind: RuntimeEnd, id: string, message: string): void;
+  /** After ready: readiness was lost (`degraded`) or came back (`ready`), with the reason. */
+  readinessChanged(id: string, readiness: Readiness): void;
   disabling(): void;
   disabled(id: string): void;
+  /** The tunnel could not be disabled on the way out: its advertisement may still be up. */
+  disableFailed(id: string, message: string): void;
+  /** A runtime-watch poll (recorded in `run.json`; nothing to show). */
+  watched(poll: WatchPoll): void;
   close(): void;
 }
 
@@ -134,6 +142,10 @@ export class PlainReporter implements ListenReporter {
     this.err(message);
   }
 
+  readinessChanged(_id: string, r: Readiness): void {
+    this.err(r.ready ? "Tunnel ready again." : `warning: tunnel not ready: ${r.reason}`);
+  }
+
   disabling(): void {
     this.err("");
     this.err("Disabling tunnel...");
@@ -142,6 +154,12 @@ export class PlainReporter implements ListenReporter {
   disabled(_id: string): void {
     this.err("Tunnel disabled.");
   }
+
+  disableFailed(id: string, message: string): void {
+    this.err(`warning: could not disable tunnel ${id}: ${message}`);
+  }
+
+  watched(_poll: WatchPoll): void {}
 
   close(): void {}
 }
@@ -197,6 +215,11 @@ export class JsonReporter extends PlainReporter {
   override ended(kind: RuntimeEnd, id: string, message: string): void {
     super.ended(kind, id, message);
     this.#emit({ type: kind === "terminal_failure" ? "tunnel_terminal_failure" : "tunnel_deleted_upstream", id, message });
+  }
+
+  override readinessChanged(id: string, r: Readiness): void {
+    super.readinessChanged(id, r);
+    this.#emit(r.ready ? { type: "tunnel_recovered", id } : { type: "tunnel_degraded", id, reason: r.reason });
   }
 
   override disabled(id: string): void {
