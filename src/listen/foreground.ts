@@ -12,6 +12,7 @@ import { acquireSlotLock, type SlotLock } from "../state/lock.ts";
 import { projectDir, slotFiles, stateRoot, tunnelDir, tunnelFiles, type Scope } from "../state/paths.ts";
 import { writeTunnelConfig, type TunnelConfig } from "../state/tunnel-config.ts";
 import { envWithSettings } from "../state/tunnel-settings.ts";
+import type { WatchdogCheck } from "../service/watchdog.ts";
 import { openProject } from "../commands/tunnel/_project.ts";
 import { PlainReporter, reporterFor, type ListenReporter } from "./reporter.ts";
 import { RunRecorder } from "./run-recorder.ts";
@@ -25,8 +26,8 @@ export interface ServiceNotifier {
   status(text: string): void;
   /** The tunnel is shutting down (STOPPING=1). */
   stopping(): void;
-  /** Ping the watchdog while `healthy()` answers true; stop pinging when it does not. */
-  startWatchdog(healthy: () => Promise<boolean>): void;
+  /** Ping the watchdog while `check()` says so (src/service/watchdog.ts); again: replace the check. */
+  startWatchdog(check: () => Promise<WatchdogCheck>): void;
   close(): void;
 }
 
@@ -174,7 +175,7 @@ export async function runForeground(o: ForegroundOptions): Promise<void> {
       healthServer = server;
       log.info(`Health endpoint: ${server.url}/readyz (also /livez, /metrics)`);
     }
-    o.notifier?.startWatchdog(() => session.dataPlaneResponsive());
+    o.notifier?.startWatchdog(() => session.dataPlaneHealth());
     try {
       const code = await session.run();
       await recorder.finish(code === 0 ? "stopped" : "failed", code, code === 0 ? undefined : { message: "the tunnel ended", exit: code, at: new Date().toISOString() });

@@ -36,6 +36,7 @@ import type { ListenReporter } from "./reporter.ts";
 import type { LiveFigures } from "./run-recorder.ts";
 import { abortableSleep } from "../retry/sleep.ts";
 
+import { checkDataPlane, type WatchdogCheck } from "../service/watchdog.ts";
 /** The runtime watch re-reads progress this often (upstream `RUNTIME_POLL_INTERVAL`). */
 export const RUNTIME_POLL_MS = 10_000;
 /** How long the foreground listen keeps probing the public URL before it gives up. */
@@ -165,11 +166,9 @@ export class ListenSession {
     };
   }
 
-  /** The ListenNode worker answers within 2 s (the service watchdog pings only while it does). */
-  async dataPlaneResponsive(): Promise<boolean> {
-    if (!this.#dataPlane) return true;
-    const answered = await Promise.race([this.#dataPlane.stats().then(() => true, () => false), Bun.sleep(2_000).then(() => false)]);
-    return answered;
+  /** Whether the service watchdog gets its ping: while setting up, or while the ListenNode worker answers (src/service/watchdog.ts). */
+  dataPlaneHealth(): Promise<WatchdogCheck> {
+    return checkDataPlane(this.#dataPlane);
   }
 
   /** Run until the signal; resolves with the exit code after teardown. */

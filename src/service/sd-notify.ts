@@ -2,7 +2,8 @@
  * systemd's `sd_notify` protocol, for `Type=notify` units: newline-separated `KEY=value`
  * assignments in one datagram to the unix socket named by `$NOTIFY_SOCKET` (a path, or `@name`
  * for the abstract namespace). We send READY=1 at verified ready, STATUS= on state changes,
- * STOPPING=1 on shutdown and WATCHDOG=1 every half `$WATCHDOG_USEC` while the data plane answers.
+ * STOPPING=1 on shutdown and WATCHDOG=1 every half `$WATCHDOG_USEC` while the process is healthy
+ * (src/service/watchdog.ts: from its first moment, and while the data plane answers).
  *
  * Bun has no unix-datagram API, so the socket is libc's, through `bun:ffi`: `socket(AF_UNIX,
  * SOCK_DGRAM|SOCK_CLOEXEC)` and `sendto` with a `sockaddr_un`. Linux only; elsewhere, or without
@@ -13,6 +14,7 @@
 import { dlopen, FFIType, type Library } from "bun:ffi";
 import type { ServiceNotifier } from "../listen/foreground.ts";
 import { log } from "../log.ts";
+import type { WatchdogCheck } from "./watchdog.ts";
 
 const AF_UNIX = 1;
 const SOCK_DGRAM = 2;
@@ -81,6 +83,21 @@ export function libcDatagramSender(target: string): DatagramSender {
   };
 }
 
+/** A boolean check (older callers) as a verdict. */
+function asCheck(v: boolean | WatchdogCheck): WatchdogCheck {
+  if (typeof v === "boolean") return { ping: v, reason: v ? null : "the data plane does not answer" };
+  return v;
+}
+
+/**
+ * The notifier's warnings go to stderr — under systemd, the journal, next to the manager's own
+ * lines about the watchdog — and to the tunnel log.
+ */
+function journalWarn(line: string): void {
+  process.stderr.write(`warning: ${line}\n`);
+  log.withTag("service").warn(line);
+}
+
 /** STATUS= is one line of text. */
 function oneLine(text: string): string {
   return text.replace(/[\r\n]+/g, " ").trim();
@@ -120,13 +137,15 @@ export class SystemdNotifier implements ServiceNotifier {
   #timer: { cancel(): void } | undefined;
   #closed = false;
   #watching = false;
-  #withheld = false;
+  #check: () => Promise<boolean | WatchdogCheck> = async () => true;
+  /** The reason of the ping withheld last, null while pings go out. */
+  #withheld: string | null = null;
   #sendFailed = false;
 
   constructor(o: SystemdNotifierOptions) {
     this.#sender = o.sender;
     this.#intervalMs = o.watchdogUsec !== undefined && o.watchdogUsec > 0 ? Math.max(10, Math.floor(o.watchdogUsec / 2_000)) : undefined;
-    this.#warn = o.warn ?? ((line) => log.withTag("service").warn(line));
+    this.#warn = o.warn ?? journalWarn;
     this.#timers = o.timers ?? realTimers;
   }
 
@@ -147,29 +166,38 @@ export class SystemdNotifier implements ServiceNotifier {
     this.#send("STOPPING=1");
   }
 
-  startWatchdog(healthy: () => Promise<boolean>): void {
+  /**
+   * Ping every half `WATCHDOG_USEC` while `check()` says so. Called again while watching, it only
+   * replaces the check: the process starts the watchdog at its first moment (nothing to check yet)
+   * and hands it the data plane's check once setup has one (src/service/watchdog.ts).
+   */
+  startWatchdog(check: () => Promise<boolean | WatchdogCheck>): void {
+    this.#check = check;
     const interval = this.#intervalMs;
     if (interval === undefined || this.#watching || this.#closed) return;
     this.#watching = true;
     const tick = async () => {
       const started = this.#timers.now();
       let deadline: { cancel(): void } | undefined;
-      const ok = await Promise.race([
-        healthy().then((v) => v === true, () => false),
+      const verdict = await Promise.race([
+        Promise.resolve().then(() => this.#check()).then(asCheck, (err: unknown) => ({ ping: false, reason: `the health check failed: ${err instanceof Error ? err.message : String(err)}` })),
         // A health check that hangs is a failed one: the ping waits for no one.
-        new Promise<boolean>((resolve) => {
-          deadline = this.#timers.after(interval, () => resolve(false));
+        new Promise<WatchdogCheck>((resolve) => {
+          deadline = this.#timers.after(interval, () => resolve({ ping: false, reason: `the health check did not finish within ${interval} ms` }));
         }),
       ]);
       deadline?.cancel();
       if (this.#closed || !this.#watching) return;
-      if (ok) {
+      if (verdict.ping) {
         this.#send("WATCHDOG=1");
-        if (this.#withheld) this.#warn("the data plane answers again: watchdog pings resumed");
-        this.#withheld = false;
-      } else if (!this.#withheld) {
-        this.#withheld = true;
-        this.#warn("the data plane does not answer: withholding the watchdog ping (systemd restarts the agent once WatchdogSec passes)");
+        if (this.#withheld !== null) this.#warn(`watchdog pings resumed (withheld since: ${this.#withheld})`);
+        this.#withheld = null;
+      } else {
+        const reason = verdict.reason ?? "the data plane does not answer";
+        if (this.#withheld !== reason) {
+          this.#withheld = reason;
+          this.#warn(`watchdog ping withheld: ${reason} (systemd restarts the agent once WatchdogSec passes without one)`);
+        }
       }
       this.#schedule(tick, Math.max(0, interval - (this.#timers.now() - started)));
     };
@@ -228,7 +256,7 @@ export function notifierFromEnv(
   if (!socket) return undefined;
   const pid = o.pid ?? process.pid;
   const usec = usecText && /^\d+$/.test(usecText) && (!watchdogPid || watchdogPid === String(pid)) ? Number(usecText) : undefined;
-  const warn = o.warn ?? ((line: string) => log.withTag("service").warn(line));
+  const warn = o.warn ?? journalWarn;
   let sender: DatagramSender;
   try {
     sender = (o.makeSender ?? libcDatagramSender)(socket);

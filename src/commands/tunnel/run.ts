@@ -27,6 +27,8 @@ export const run = defineCommand({
     const path = tunnelFiles(tunnelDir(stateRoot(scope), name)).config;
     // Read (and cleared from the environment) first, so no child ever inherits NOTIFY_SOCKET.
     const notifier = notifierFromEnv(process.env);
+    // The watchdog is fed from this first moment; setup hands it the data plane's check later.
+    notifier?.startWatchdog(async () => ({ ping: true, reason: null }));
     try {
       const config = await readTunnelConfig(path);
       if (!config) {

@@ -177,8 +177,8 @@ describe("watchdog", () => {
     expect(checks).toBe(18);
     expect(sender.sent.filter((s) => s.text === "WATCHDOG=1").map((s) => s.at)).toEqual([0, 100, 200, 300, 400, 500, 600, 1400, 1500, 1600, 1700]);
     expect(warnings).toEqual([
-      "the data plane does not answer: withholding the watchdog ping (systemd restarts the agent once WatchdogSec passes)",
-      "the data plane answers again: watchdog pings resumed",
+      "watchdog ping withheld: the data plane does not answer (systemd restarts the agent once WatchdogSec passes without one)",
+      "watchdog pings resumed (withheld since: the data plane does not answer)",
     ]);
   });
 
@@ -198,6 +198,31 @@ describe("watchdog", () => {
     // Each hung check is given up after one interval (50 ms) and the next starts at once.
     expect(checks).toBe(9);
     expect(warnings).toHaveLength(1);
+  });
+
+  test("fed from the first moment; a second start replaces the check; each new reason is said once", async () => {
+    const timers = new ManualTimers();
+    const sender = new FakeSender(() => timers.now());
+    const warnings: string[] = [];
+    const n = new SystemdNotifier({ sender, watchdogUsec: 100_000, warn: (l) => warnings.push(l), timers });
+    // What tunnel run does before it has read anything: ping.
+    n.startWatchdog(async () => ({ ping: true, reason: null }));
+    await timers.advance(120);
+    expect(sender.pings()).toBe(3); // 0, 50, 100 ms
+    let verdict: { ping: boolean; reason: string | null } = { ping: false, reason: "the data plane worker did not answer within 2 s" };
+    n.startWatchdog(async () => verdict); // setup hands over the data plane's check
+    await timers.advance(100); // 150, 200 ms: withheld
+    verdict = { ping: false, reason: "the data plane worker is dead (1 death so far)" };
+    await timers.advance(100); // 250, 300 ms: withheld, another reason
+    verdict = { ping: true, reason: null };
+    await timers.advance(50); // 350 ms: ping
+    n.close();
+    expect(sender.sent.filter((s) => s.text === "WATCHDOG=1").map((s) => s.at)).toEqual([0, 50, 100, 350]);
+    expect(warnings).toEqual([
+      "watchdog ping withheld: the data plane worker did not answer within 2 s (systemd restarts the agent once WatchdogSec passes without one)",
+      "watchdog ping withheld: the data plane worker is dead (1 death so far) (systemd restarts the agent once WatchdogSec passes without one)",
+      "watchdog pings resumed (withheld since: the data plane worker is dead (1 death so far))",
+    ]);
   });
 
   test("stopWatchdog ends the pings but keeps the socket for a last STATUS=", async () => {
