@@ -194,7 +194,7 @@ export async function installTunnel(req: InstallRequest, deps: InstallDeps): Pro
   let user: string | undefined;
   let home: string | undefined;
   if (scope === "system") {
-    user = userInfo().username;
+    user = currentUserName();
     home = dirname(dirname(configPath));
     const owner = ownerOf(home);
     if (platform !== "win32" && owner !== undefined && owner !== process.getuid?.()) {
@@ -202,7 +202,7 @@ export async function installTunnel(req: InstallRequest, deps: InstallDeps): Pro
     }
   }
   if (manager.kind === "systemd" && scope === "user") {
-    const me = userInfo().username;
+    const me = currentUserName();
     if (!existsSync(`/var/lib/systemd/linger/${me}`)) {
       warnings.push(`user services stop when ${me} logs out: to keep this one running (and start it at boot), run 'loginctl enable-linger ${me}'`);
     }
@@ -273,6 +273,22 @@ export async function installTunnel(req: InstallRequest, deps: InstallDeps): Pro
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * This process's account name, for `User=` and the linger check. Bun's `userInfo().username` is
+ * only `$USER` ("unknown" without it: cron, systemd-run, nsenter), so the name is looked up by uid
+ * (`getent passwd`, which asks NSS like systemd will); `$USER` only where that is not possible.
+ */
+export function currentUserName(): string {
+  const uid = process.getuid?.();
+  const getent = uid !== undefined ? Bun.which("getent") : null;
+  if (uid !== undefined && getent) {
+    const r = Bun.spawnSync([getent, "passwd", String(uid)], { stdout: "pipe", stderr: "ignore", stdin: "ignore" });
+    const name = r.success ? r.stdout.toString().split(":", 1)[0]?.trim() : undefined;
+    if (name) return name;
+  }
+  return userInfo().username;
 }
 
 function ownerOf(path: string): number | undefined {
