@@ -17,5 +17,6 @@ export const tunnel = defineCommand({
     uninstall: () => import("./uninstall.ts").then((m) => m.uninstall),
     start: () => import("./start.ts").then((m) => m.start),
     run: () => import("./run.ts").then((m) => m.run),
+    doctor: () => import("./doctor.ts").then((m) => m.doctor),
   },
 });

@@ -20,6 +20,8 @@ import { issueToken, readRuntime, writeRuntime, type Runtime, type StoredToken }
 import { dispatchPlugin } from "./dispatch.ts";
 
 const EXEC_CREDENTIAL = "client.authentication.k8s.io/v1";
+/** The datumctl release this double stands for. */
+export const DOUBLE_VERSION = "v0.18.0";
 const UPDATE_NOTICE = "A new version of datumctl is available: v0.18.0 → v0.19.0";
 
 /** Block until a signal ends us; a timer keeps Bun's event loop alive. */
@@ -45,6 +47,12 @@ function expirationTimestamp(stored: StoredToken, nowSec: number): string {
 export async function runDatumctlDouble(argv: readonly string[]): Promise<never> {
   // A plugin invocation never reaches datumctl's own commands (§1.3); dispatchPlugin exits when it is one.
   await dispatchPlugin(argv);
+  // `version --client -o json` (§6.1 item 2): kubectl-shaped, as the real command prints it. Not a
+  // credentials call, so it is not in the call log.
+  if (argv[0] === "version") {
+    process.stdout.write(`${JSON.stringify({ clientVersion: { gitVersion: DOUBLE_VERSION, platform: `${process.platform}/${process.arch}` } })}\n`);
+    process.exit(0);
+  }
 
   const statePath = process.env.DATUMCTL_DOUBLE_STATE;
   const logPath = process.env.DATUMCTL_DOUBLE_LOG;
