@@ -4,6 +4,15 @@
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 bun=$(command -v bun || echo "$here/node_modules/.bin/bun")
+# The real iroh relay the relay tests run (docs/relays.md): built once into the user's cache, outside
+# the loopback-only namespace because cargo fetches crates. Without cargo the tests that need it say
+# why they skip.
+DATUM_CONNECT_TEST_IROH_RELAY=$(sh "$here/scripts/build-relay.sh")
+case $? in
+  0) export DATUM_CONNECT_TEST_IROH_RELAY ;;
+  69) export DATUM_CONNECT_TEST_IROH_RELAY_MISSING="no Rust toolchain (cargo) to build iroh-relay with" ;;
+  *) export DATUM_CONNECT_TEST_IROH_RELAY_MISSING="the iroh-relay build failed (scripts/build-relay.sh; its output is above the test output)" ;;
+esac
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 sh "$here/scripts/netns.sh" "$bun" test --timeout 60000 "$@" 2>&1 | tee "$out"

@@ -11,6 +11,7 @@ import type { Controllers } from "./controllers.ts";
 import { FaultRuleInput } from "./faults.ts";
 
 const TokenBody = v.strictObject({ token: v.pipe(v.string(), v.minLength(1)) });
+const RelayAction = v.strictObject({ action: v.picklist(["stop", "start", "restart"]) });
 const FaultBody = v.union([FaultRuleInput, v.pipe(v.array(FaultRuleInput), v.minLength(1))]);
 
 export async function handleAdmin(
@@ -87,6 +88,24 @@ export async function handleAdmin(
       } catch (err) {
         return error(400, err instanceof v.ValiError ? v.summarize(err.issues) : String(err));
       }
+    }
+  }
+
+  if (route === "/_dev/relay-server") {
+    const relay = cloud.relay;
+    if (!relay) return error(404, "this local Datum runs no relay (see dev cloud's first lines for why)");
+    const state = () => ({ url: relay.url, running: relay.running(), pid: relay.pid() ?? null });
+    if (method === "GET") return ok(state());
+    if (method === "POST") {
+      const parsed = v.safeParse(RelayAction, await readJson(req));
+      if (!parsed.success) return error(400, v.summarize(parsed.issues));
+      try {
+        if (parsed.output.action === "stop" || parsed.output.action === "restart") await relay.stop();
+        if (parsed.output.action === "start" || parsed.output.action === "restart") await relay.start();
+      } catch (err) {
+        return error(500, err instanceof Error ? err.message : String(err));
+      }
+      return ok(state());
     }
   }
 

@@ -27,10 +27,21 @@ const PROJECT_ID = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 export const DEFAULT_CONNECTOR_CLASS = "datum-connect";
 export const DATUM_CONNECT_CONTROLLER = "networking.datumapis.com/datum-connect";
 
+/** What the admin API may do with the local Datum's relay (relay-server.ts). */
+export interface DevRelayHandle {
+  readonly url: string;
+  running(): boolean;
+  pid(): number | undefined;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
 export class DevCloud {
   readonly faults = new FaultInjector();
   readonly requests = new RequestLog();
   readonly deniedTokens = new Set<string>();
+  /** The local Datum's iroh relay, when one runs (`/_dev/relay-server` stops and starts it). */
+  relay: DevRelayHandle | undefined;
   readonly now: () => number;
   readonly random: Random;
   readonly #uid: () => string;

@@ -30,12 +30,16 @@ import {
   StoreSaver,
   writeCloudIdentity,
 } from "./persistence.ts";
+import { freeLoopbackPort, startRelayServer, type RelayBinary, type RelayServer } from "./relay-server.ts";
 import { startControlPlane, type ControlPlane } from "./server.ts";
 
 export const LOCAL_PROJECT = "local-project";
 export const LOCAL_ORG = "local-org";
 
-/** The path the local Datum names as the device's relay: it answers 404, so iroh connects directly. */
+/**
+ * The path the local Datum names as the device's relay where it runs no real one (no iroh-relay
+ * binary: relay-server.ts): it answers 404, so iroh connects directly.
+ */
 export const PLACEHOLDER_RELAY_PATH = "/_dev/relay/";
 
 export interface LocalDatumOptions {
@@ -47,6 +51,8 @@ export interface LocalDatumOptions {
   readonly log?: (line: string) => void;
   /** Where the gateway's iroh endpoint binds (default loopback); see `dev cloud --gateway-bind`. */
   readonly gatewayBind?: string;
+  /** The iroh-relay binary to run on loopback, or why there is none (then the placeholder stands in). */
+  readonly relay?: RelayBinary;
 }
 
 export interface LocalDatum {
@@ -57,6 +63,9 @@ export interface LocalDatum {
   readonly edgeUnavailable: string | undefined;
   /** A kubeconfig for a TLS listener on the same state (kubectl sends tokens only over TLS). */
   readonly kubeconfig: string | undefined;
+  /** The real iroh relay on loopback, or undefined (then `relayUnavailable` says why). */
+  readonly relay: RelayServer | undefined;
+  readonly relayUnavailable: string | undefined;
   /** The variables that point `datumctl-connect` at this local Datum. */
   env(): Record<string, string>;
   stop(): Promise<void>;
@@ -164,6 +173,22 @@ export async function startLocalDatum(options: LocalDatumOptions): Promise<Local
       throw new Malformed(`corrupt datumctl double state in ${join(dir, "datumctl")}`, `fix or delete ${join(dir, "datumctl")} (a new one is written on the next start)`, String(err));
     }
 
+    // The real iroh relay, when there is a binary: devices and the gateway meet through it.
+    let relay: RelayServer | undefined;
+    let relayUnavailable: string | undefined = options.relay === undefined ? "no relay binary given" : options.relay.kind === "none" ? options.relay.reason : undefined;
+    if (options.relay?.kind === "binary") {
+      try {
+        const port = saved?.ports.relay ?? (await freeLoopbackPort());
+        const started = await startRelayServer({ binary: options.relay.path, port, dir: join(dir, "relay"), log });
+        relay = started;
+        cleanups.push(() => started.stop());
+        controlPlane.cloud.relay = started;
+      } catch (err) {
+        relayUnavailable = err instanceof Error ? err.message.split("\n")[0] : String(err);
+      }
+    }
+    if (!relay) log(`relay: none runs here (${relayUnavailable}); devices publish the placeholder ${controlPlane.url}${PLACEHOLDER_RELAY_PATH}`);
+
     const gatewayKey = saved?.gatewayKey ?? newGatewayKey();
     let edge: Edge | undefined;
     let edgeUnavailable: string | undefined;
@@ -174,7 +199,11 @@ export async function startLocalDatum(options: LocalDatumOptions): Promise<Local
       const { createGateway } = await import("./gateway/gateway.ts");
       const { createEdge } = await import("./gateway/edge.ts");
       modules = { createGateway, createEdge };
-      const started = await createGateway({ secretKey: gatewayKeyBytes(gatewayKey), ...(options.gatewayBind ? { bind: options.gatewayBind } : {}) });
+      const started = await createGateway({
+        secretKey: gatewayKeyBytes(gatewayKey),
+        ...(options.gatewayBind ? { bind: options.gatewayBind } : {}),
+        ...(relay ? { relayUrls: [relay.url] } : {}),
+      });
       gateway = started;
       cleanups.push(() => started.stop());
     } catch (err) {
@@ -209,10 +238,14 @@ export async function startLocalDatum(options: LocalDatumOptions): Promise<Local
       await writeCloudIdentity(dir, {
         version: 1,
         createdAt: new Date().toISOString(),
-        ports: { api: controlPlane.port, edge: edge?.port ?? null, kubectl: kubectl?.port ?? null },
+        ports: { api: controlPlane.port, edge: edge?.port ?? null, kubectl: kubectl?.port ?? null, relay: relay?.port ?? null },
         gatewayKey,
       });
-    } else if (savedStore) {
+    } else if (relay && saved.ports.relay !== relay.port) {
+      // A cloud that ran no relay before keeps this one's port from now on.
+      await writeCloudIdentity(dir, { ...saved, ports: { ...saved.ports, relay: relay.port } });
+    }
+    if (saved && savedStore) {
       log(`local Datum restarted from ${dir}: the same ports, objects and sessions`);
     }
     // The first save: a new cloud's seeded objects, or the restored ones as they are.
@@ -227,11 +260,17 @@ export async function startLocalDatum(options: LocalDatumOptions): Promise<Local
         DATUM_ORG: "",
         DATUM_PLUGIN_API_VERSION: "1",
         DATUM_CONNECT_DIR: connectDir,
-        // No relay runs here: iroh connects over loopback directly, and the Connector's homeRelay
-        // (a URL the CRD requires) names this placeholder, declared as one so the agent may
-        // publish it although iroh never reaches it (docs/relays.md).
-        DATUM_CONNECT_RELAY_URLS: `${controlPlane.url}${PLACEHOLDER_RELAY_PATH}`,
-        [PLACEHOLDER_RELAY_ENV]: `${controlPlane.url}${PLACEHOLDER_RELAY_PATH}`,
+        ...(relay
+          ? // The real relay: iroh reaches it and reports it as the home relay, which is what
+            // the Connector publishes (docs/relays.md).
+            { DATUM_CONNECT_RELAY_URLS: relay.url, DATUM_DEV_CLOUD_RELAY: relay.url }
+          : {
+              // No relay runs here: iroh connects over loopback directly, and the Connector's
+              // homeRelay (a URL the CRD requires) names this placeholder, declared as one so the
+              // agent may publish it although iroh never reaches it (docs/relays.md).
+              DATUM_CONNECT_RELAY_URLS: `${controlPlane.url}${PLACEHOLDER_RELAY_PATH}`,
+              [PLACEHOLDER_RELAY_ENV]: `${controlPlane.url}${PLACEHOLDER_RELAY_PATH}`,
+            }),
         DATUMCTL_DOUBLE_STATE: double.statePath,
         DATUMCTL_DOUBLE_LOG: double.logPath,
         DATUM_DEV_CLOUD_ADMIN: `${controlPlane.url}/_dev`,
@@ -244,7 +283,7 @@ export async function startLocalDatum(options: LocalDatumOptions): Promise<Local
       return vars;
     };
 
-    return { controlPlane, double, edge, edgeUnavailable, kubeconfig, env, stop };
+    return { controlPlane, double, edge, edgeUnavailable, kubeconfig, relay, relayUnavailable, env, stop };
   } catch (err) {
     await stop();
     throw err;

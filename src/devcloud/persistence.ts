@@ -37,6 +37,8 @@ export const CloudIdentity = v.strictObject({
     edge: v.nullable(Port),
     /** kubectl's TLS listener; null where openssl is missing. */
     kubectl: v.nullable(Port),
+    /** The iroh relay's HTTP port (absent in clouds made before it, or where no relay ran). */
+    relay: v.optional(v.nullable(Port)),
   }),
   /** The gateway endpoint's iroh secret key (hex), so its endpoint id survives a restart too. */
   gatewayKey: v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, "must be 64 hex digits")),

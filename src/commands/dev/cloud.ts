@@ -38,6 +38,12 @@ export const cloud = defineCommand({
     "env-file": { type: "string", description: "Also write the export lines to this file once ready", valueHint: "file" },
     project: { type: "string", description: "Project id to export as DATUM_PROJECT", default: "local-project" },
     "gateway-bind": { type: "string", description: "Address the gateway's iroh endpoint binds (default 127.0.0.1:0; 0.0.0.0:0 reaches devices on other test hosts)", valueHint: "addr:port" },
+    "relay-bin": {
+      type: "string",
+      description: "The iroh-relay binary to run on loopback (default: the one scripts/build-relay.sh cached; without one, a placeholder relay URL)",
+      valueHint: "path",
+    },
+    "no-relay": { type: "boolean", description: "Run no relay: devices publish the placeholder relay URL" },
     "parent-pid": { type: "string", description: "Stop when this process exits (for scripts and tests)", valueHint: "pid" },
   },
   async run({ args }) {
@@ -46,18 +52,21 @@ export const cloud = defineCommand({
     const ownDir = args.dir === undefined;
     const dir = args.dir !== undefined ? resolve(args.dir) : mkdtempSync(join(tmpdir(), "datum-local-"));
     const { startLocalDatum } = await import("../../devcloud/local-datum.ts");
+    const { relayBinary } = await import("../../devcloud/relay-server.ts");
+    const relay = relayBinary({ flag: args["relay-bin"] !== undefined ? resolve(args["relay-bin"]) : undefined, disabled: args["no-relay"] === true, env: process.env });
     const datum = await startLocalDatum({
       dir,
       project: args.project,
       ...(port !== undefined ? { port } : {}),
       ...(edgePort !== undefined ? { edgePort } : {}),
       ...(args["gateway-bind"] ? { gatewayBind: args["gateway-bind"] } : {}),
+      relay,
       log: say,
     });
     const lines = exportLines(datum.env());
     if (args["env-file"]) await writeFileAtomic(resolve(args["env-file"]), `${lines}\n`, 0o600);
     emit(lines);
-    say(`local Datum ready: API ${datum.controlPlane.url}${datum.edge ? `, edge ${datum.edge.url}` : ""} (Ctrl+C to stop)`);
+    say(`local Datum ready: API ${datum.controlPlane.url}${datum.edge ? `, edge ${datum.edge.url}` : ""}${datum.relay ? `, relay ${datum.relay.url}` : ""} (Ctrl+C to stop)`);
 
     const parent = args["parent-pid"] !== undefined ? Number(args["parent-pid"]) : undefined;
     await new Promise<void>((done) => {
