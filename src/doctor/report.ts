@@ -113,7 +113,7 @@ export function renderTable(hops: readonly Hop[]): string {
     if (section !== undefined && hop.section !== section) lines.push("");
     section = hop.section;
     const what = (hop.title + (hop.target ? ` ${hop.target}` : "")).padEnd(titleWidth);
-    lines.push(`${MARK[hop.status]} ${what}  ${timing(hop.ms).padStart(6)}  ${hop.seen}`.trimEnd());
+    lines.push(`${MARK[hop.status]} ${what}  ${timing(hop.ms).padStart(5)}  ${hop.seen}`.trimEnd());
     if (hop.remedy && (hop.status === "fail" || hop.status === "warn")) lines.push(`    → ${hop.remedy}`);
   }
   const first = firstFailure(ordered);

@@ -109,8 +109,9 @@ describe("against the local Datum", () => {
       "tunnel.origin",
       "tunnel.state",
     ]);
+    // The placeholder (no relay binary here) passes with a note; a real local relay answers /ping.
     const relay = report.hops.find((h) => h.id === "dataplane.relay");
-    expect(relay?.seen).toContain("placeholder");
+    expect(relay?.seen).toMatch(datum.env.DATUM_CONNECT_DEV_PLACEHOLDER_RELAY ? /the local Datum's declared placeholder/ : /^HTTP 200 in \d+ms/);
     expect(report.hops.find((h) => h.id === "credentials.version")?.seen).toBe("v0.18.0");
     // No token anywhere in the report.
     expect(r.stdout).not.toContain(mintToken());
