@@ -54,7 +54,7 @@ function udpHop(): Promise<Hop> {
 async function relayHop(relay: string, input: DataplaneInput, placeholder: string | null): Promise<Hop> {
   const note = proxyFor(relay, input.proxy) || input.proxy.httpsProxy ? `; ${RELAY_PROXY_NOTE}` : "";
   if (placeholder !== null && relay === placeholder) {
-    return hop.pass("dataplane.relay", S, "relay", `the local Datum's declared placeholder (it runs no relay; iroh connects over loopback)`, { target: relay });
+    return hop.pass("dataplane.relay", S, "relay", `the local Datum's declared placeholder (it runs no relay; iroh connects over loopback)${note}`, { target: relay });
   }
   const url = new URL("ping", relay.endsWith("/") ? relay : `${relay}/`).toString();
   const via = proxyFor(url, input.proxy);

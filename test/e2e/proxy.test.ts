@@ -84,6 +84,28 @@ test.skipIf(missing)("with HTTP(S)_PROXY set, control-plane and verification tra
   expect((await runCli(["tunnel", "stop", "--name", "viaproxy"], { env: datum.env })).code).toBe(0);
 }, 120_000);
 
+test.skipIf(missing)("doctor's requests go through the proxy too, and its relay lines say iroh does not", async () => {
+  // A relay stand-in that answers /ping, as iroh relays do.
+  const relay = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req) => new Response(new URL(req.url).pathname === "/ping" ? "pong" : "", { status: new URL(req.url).pathname === "/ping" ? 200 : 404 }) });
+  try {
+    const proxyUrl = `http://user:${SECRET}@127.0.0.1:${proxy.port}`;
+    const relayUrl = `http://127.0.0.1:${relay.port}/`;
+    const env = { ...datum.env, HTTP_PROXY: proxyUrl, HTTPS_PROXY: proxyUrl, NO_PROXY: undefined, DATUM_CONNECT_RELAY_URLS: relayUrl, DATUM_CONNECT_DEV_PLACEHOLDER_RELAY: undefined };
+    const before = proxy.requests().length;
+    const r = await runCli(["tunnel", "doctor", "-o", "json"], { env, timeoutMs: 60_000 });
+    expect(r.code, r.stdout).toBe(0);
+    const report = JSON.parse(r.stdout) as { hops: { id: string; status: string; seen: string }[] };
+    const seen = proxy.requests().slice(before);
+    expect(seen.some((l) => l.startsWith(`GET http://127.0.0.1:${apiPort()}/apis/`))).toBe(true);
+    expect(seen).toContain(`GET ${relayUrl}ping`);
+    expect(report.hops.find((h) => h.id === "api.proxy")?.seen).toBe(`through http://***@127.0.0.1:${proxy.port} (HTTP_PROXY)`);
+    expect(report.hops.find((h) => h.id === "dataplane.relay")?.seen).toContain("iroh does not use HTTP proxies");
+    expect(r.stdout + r.stderr).not.toContain(SECRET);
+  } finally {
+    relay.stop(true);
+  }
+}, 60_000);
+
 test.skipIf(missing)("NO_PROXY=127.0.0.1,localhost,.localhost keeps every request direct", async () => {
   const proxyUrl = `http://127.0.0.1:${proxy.port}`;
   const env = { ...datum.env, HTTP_PROXY: proxyUrl, HTTPS_PROXY: proxyUrl, NO_PROXY: "127.0.0.1,localhost,.localhost", no_proxy: undefined, http_proxy: undefined, https_proxy: undefined };
