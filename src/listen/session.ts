@@ -213,8 +213,12 @@ export class ListenSession {
       throw new Error(`the data plane reports endpoint ${this.#endpoint.endpointId}, expected ${d.endpointId}`);
     }
     dataPlane.onEndpointChange((change) => {
+      const relayBefore = this.#endpoint?.homeRelay ?? null;
       if (this.#endpoint) this.#endpoint = { ...this.#endpoint, ...change };
       this.#heartbeat?.post({ type: "endpoint", addresses: [...change.addresses], homeRelay: change.homeRelay });
+      // A relay reached late (it was down at start) or a new one is published now, not after the
+      // heartbeat's backoff for "missing home relay" (up to 30 s) runs out.
+      if (change.homeRelay && change.homeRelay !== relayBefore) this.#heartbeat?.post({ type: "resync" });
     });
     d.reporter.endpointId(d.endpointId);
 
