@@ -217,3 +217,30 @@ describe.skipIf(relayBin.skip !== undefined || hostUnavailable !== undefined)("r
     }
   }, 150_000);
 });
+
+describe("without a relay binary", () => {
+  test("dev cloud falls back to the declared placeholder and says why on one relay: line", async () => {
+    // The tests' XDG_CACHE_HOME is their own, empty: no cached build there.
+    const plain = await startLocalDatum();
+    try {
+      const why = plain.stderr().split("\n").filter((l) => l.includes("relay: "));
+      expect(why).toHaveLength(1);
+      expect(why[0]).toContain(`no iroh-relay 1.0.2 at ${join(process.env.XDG_CACHE_HOME as string, "datumctl-connect", "iroh-relay-1.0.2", "bin", "iroh-relay")}`);
+      expect(why[0]).toContain("build it with scripts/build-relay.sh");
+      expect(plain.env.DATUM_CONNECT_DEV_PLACEHOLDER_RELAY).toBe(`${plain.apiUrl}/_dev/relay/`);
+      expect(plain.env.DATUM_CONNECT_RELAY_URLS).toBe(`${plain.apiUrl}/_dev/relay/`);
+      expect(plain.env.DATUM_DEV_CLOUD_RELAY).toBeUndefined();
+      expect((await plain.admin("relay-server")).status).toBe(404);
+    } finally {
+      await plain.stop();
+    }
+  });
+
+  test("a --relay-bin that is not there is a usage error (exit 2), not a quiet fallback", async () => {
+    const dir = mkdtempSync(join(process.env.DATUM_CONNECT_TEST_ROOT ?? tmpdir(), "cloud-"));
+    const r = await runCli(["dev", "cloud", "--dir", dir, "--relay-bin", join(dir, "no-such-relay")]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`error: --relay-bin ${join(dir, "no-such-relay")} is not an executable file`);
+    expect(r.stderr).toContain("hint: build one with scripts/build-relay.sh");
+  });
+});
