@@ -20,6 +20,7 @@ import { loadDataPlane } from "../dataplane/listen-node.ts";
 import { placeholderRelay, relayUrls } from "../dataplane/relays.ts";
 import { Rejected, UsageError } from "../errors.ts";
 import { log } from "../log.ts";
+import { proxySettingsFrom } from "../net/proxy.ts";
 import { readAllowList, type AllowEntry } from "../state/allowlist.ts";
 import { acquireSlotLock, type SlotLock } from "../state/lock.ts";
 import { slotFiles, stateRoot } from "../state/paths.ts";
