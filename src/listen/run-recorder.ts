@@ -247,9 +247,9 @@ export class RunRecorder implements ListenReporter {
     this.#pass((r) => r.disabled(id));
   }
 
-  disableFailed(id: string, message: string): void {
-    this.#update({ disableError: { message, at: new Date().toISOString() } });
-    this.#pass((r) => r.disableFailed(id, message));
+  disableFailed(id: string, message: string, exit?: number): void {
+    this.#update({ disableError: { message, at: new Date().toISOString(), ...(exit !== undefined ? { exit } : {}) } });
+    this.#pass((r) => r.disableFailed(id, message, exit));
   }
 
   close(): void {

@@ -18,7 +18,7 @@ import { userAgent } from "../controlplane/user-agent.ts";
 import type { DataPlane, DataPlaneEndpoint } from "../dataplane/listen-node.ts";
 import { loadDataPlane } from "../dataplane/listen-node.ts";
 import { placeholderRelay, relayUrls } from "../dataplane/relays.ts";
-import { Rejected, UsageError } from "../errors.ts";
+import { CliError, Rejected, UsageError } from "../errors.ts";
 import { log } from "../log.ts";
 import { proxySettingsFrom } from "../net/proxy.ts";
 import { readAllowList, type AllowEntry } from "../state/allowlist.ts";
@@ -36,8 +36,8 @@ import { publicUrl } from "./lines.ts";
 import type { ListenReporter } from "./reporter.ts";
 import type { LiveFigures } from "./run-recorder.ts";
 import { abortableSleep } from "../retry/sleep.ts";
-
 import { checkDataPlane, type WatchdogCheck } from "../service/watchdog.ts";
+
 /** The runtime watch re-reads progress this often (upstream `RUNTIME_POLL_INTERVAL`). */
 export const RUNTIME_POLL_MS = 10_000;
 /** How long the foreground listen keeps probing the public URL before it gives up. */
@@ -512,7 +512,7 @@ export class ListenSession {
         } else if (!quiet) d.reporter.disabled(id);
       } catch (err) {
         if (!(err instanceof Rejected)) {
-          d.reporter.disableFailed(id, err instanceof Error ? err.message : String(err));
+          d.reporter.disableFailed(id, err instanceof Error ? err.message : String(err), err instanceof CliError ? err.exit : undefined);
         }
       }
     }

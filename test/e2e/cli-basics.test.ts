@@ -104,9 +104,13 @@ describe("--plugin-manifest (datumctl-contract §1.7)", () => {
     expect(JSON.parse(r.stdout).name).toBe("connect");
   });
 
-  test("the CLI entry is the one package.json exposes", async () => {
+  test("the CLI entry is the one package.json exposes (through the bin/ launcher)", async () => {
     const pkg = await Bun.file(join(REPO_ROOT, "package.json")).json();
-    expect(join(REPO_ROOT, pkg.bin["datumctl-connect"])).toBe(CLI);
+    const launcher = join(REPO_ROOT, pkg.bin["datumctl-connect"]);
+    // The launcher runs the checkout's Bun on exactly this entry.
+    const text = await Bun.file(launcher).text();
+    expect(text).toContain('exec "$bun" --no-env-file "$root/src/cli.ts" "$@"');
+    expect(join(REPO_ROOT, "src", "cli.ts")).toBe(CLI);
   });
 });
 

@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { namedTunnel } from "../../daemon/inventory.ts";
 import { STOP_BUDGET_MS, stopProcess, type StopOutcome } from "../../daemon/stop.ts";
-import { CliError, Exit, Rejected, Unreachable } from "../../errors.ts";
+import { CliError, Exit, NotAuthenticated, Rejected, Unreachable } from "../../errors.ts";
 import { warn } from "../../log.ts";
 import { emit, formatJson } from "../../output.ts";
 import { unitDisplayName } from "../../service/inspect.ts";
@@ -77,12 +77,14 @@ export const stop = defineCommand({
     // advertisement up: the edge may still route to this machine. That is not "stopped" (exit 69).
     const final = outcome === "stopped" ? await finalState(entry?.dir) : undefined;
     const disableError = final?.pid === run?.pid ? (final?.disableError ?? null) : null;
-    const notDisabled = disableError
-      ? new Unreachable(
-          `tunnel ${name}'s process stopped, but the tunnel could not be disabled: its advertisement may still be up (${disableError.message})`,
-          `disable it once the control plane answers: tunnel disable --id ${final?.tunnelId ?? "<id>"}${final?.project ? ` --project ${final.project}` : ""}`,
-        )
-      : undefined;
+    const disableCmd = `tunnel disable --id ${final?.tunnelId ?? "<id>"}${final?.project ? ` --project ${final.project}` : ""}`;
+    const notDisabledMessage = `tunnel ${name}'s process stopped, but the tunnel could not be disabled: its advertisement may still be up (${disableError?.message ?? ""})`;
+    // The exit says why (DESIGN §4): a lost login is 77, anything else the control plane's 69.
+    const notDisabled = !disableError
+      ? undefined
+      : disableError.exit === Exit.noAuth
+        ? new NotAuthenticated(notDisabledMessage, `log in again (datumctl auth login), then: ${disableCmd}`)
+        : new Unreachable(notDisabledMessage, `disable it once the control plane answers: ${disableCmd}`);
     const doc = { name, outcome, pid: run?.pid ?? null, via, disabled: outcome === "stopped" ? !disableError : null, ...(installed ? { unit } : {}) };
     if (args.output === "json") {
       emit(formatJson(doc));
