@@ -21,14 +21,14 @@ import { placeholderRelay, relayUrls } from "../dataplane/relays.ts";
 import { CliError, Rejected, UsageError } from "../errors.ts";
 import { log } from "../log.ts";
 import { proxySettingsFrom } from "../net/proxy.ts";
-import { readAllowList, type AllowEntry } from "../state/allowlist.ts";
+import { readAllowList, updateAllowList, upsertEntry, type AllowEntry } from "../state/allowlist.ts";
 import { acquireSlotLock, type SlotLock } from "../state/lock.ts";
 import { slotFiles, stateRoot } from "../state/paths.ts";
 import { liveIdentities } from "../state/live-identities.ts";
 import { passedOverLine } from "../tunnel/adoption.ts";
 import { trimAfterStart } from "../supervise/heap-trim.ts";
 import { WorkerSupervisor } from "../supervise/worker.ts";
-import { normalizeEndpoint, originProbeUrl, validateEndpoint } from "../tunnel/endpoint.ts";
+import { normalizeEndpoint, originProbeUrl, parseTarget, validateEndpoint } from "../tunnel/endpoint.ts";
 import { formatTerminalFailure, terminalFailure } from "../tunnel/progress.ts";
 import type { DeviceAddress, TunnelService, TunnelSummary } from "../tunnel/service.ts";
 import { awaitSetup, SETUP_POLL_REQUEST_BUDGET, SetupAborted, TerminalFailure } from "./await-setup.ts";
@@ -493,8 +493,31 @@ export class ListenSession {
         d.reporter.ended("terminal_failure", id, `  Tunnel is no longer reachable from the edge.\n${formatTerminalFailure(failed)}`);
         return 64;
       }
+      if (progress.endpoint && progress.endpoint !== normalizeEndpoint((this.#tunnel as TunnelSummary).endpoint)) {
+        await this.#followEndpoint(progress.endpoint);
+      }
       d.reporter.watched({ ok: true, progress });
     }
+  }
+
+  /**
+   * The tunnel's endpoint was changed elsewhere (`tunnel update --endpoint`): serve the new one
+   * from the next request on, within one runtime poll, instead of answering 403 until a restart.
+   */
+  async #followEndpoint(endpoint: string): Promise<void> {
+    const tunnel = this.#tunnel as TunnelSummary;
+    let target;
+    try {
+      target = parseTarget(endpoint);
+    } catch {
+      this.#d.reporter.notice(`warning: tunnel ${tunnel.id} now names endpoint ${endpoint}, which this agent cannot serve; still serving ${tunnel.endpoint}`);
+      return;
+    }
+    const path = slotFiles(this.#d.slotDir).allowList;
+    await updateAllowList(path, (entries) => upsertEntry(entries, { id: tunnel.id, label: tunnel.label, host: target.host, port: target.port, enabled: true }));
+    await this.#syncAllowList();
+    this.#tunnel = { ...tunnel, endpoint };
+    this.#d.reporter.notice(`tunnel ${tunnel.id} now forwards to ${endpoint} (changed on the platform)`);
   }
 
   /** Disable the advertisement (unless the tunnel is gone), stop workers, release the slot. */

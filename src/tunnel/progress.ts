@@ -64,6 +64,8 @@ export interface TunnelProgress {
   readonly steps: ProgressStep[];
   /** The tunnel's ConnectorAdvertisement exists; absent when it was not read. */
   readonly advertised?: boolean;
+  /** The tunnel's normalized endpoint as the platform has it now; absent when it was not read. */
+  readonly endpoint?: string;
 }
 
 export const DEFERRED_TO_OWNER = "DeferredToOwner";

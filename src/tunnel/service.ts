@@ -254,7 +254,10 @@ export class TunnelService {
       connectorName ? this.#client.get("Connector", connectorName, options) : Promise.resolve(undefined),
       options.advertisement ? this.#client.get("ConnectorAdvertisement", id, options) : Promise.resolve(undefined),
     ]);
-    return computeProgress(proxy, connector, options.advertisement ? ad !== undefined : undefined);
+    const progress = computeProgress(proxy, connector, options.advertisement ? ad !== undefined : undefined);
+    // The runtime watch follows the endpoint: `tunnel update --endpoint` elsewhere must not leave
+    // the running data plane allowing only the old one.
+    return options.advertisement ? { ...progress, endpoint: proxyEndpoint(proxy) } : progress;
   }
 
   // ---------- writing ----------
