@@ -150,6 +150,13 @@ function spawnHint(outcome: Extract<HelperOutcome, { kind: "spawn-error" }>): st
   return `it could not be started (${outcome.message}); reinstall datumctl or fix DATUM_CREDENTIALS_HELPER`;
 }
 
+/** A hint for datumctl failures that come without one. */
+function helperHint(message: string): string | undefined {
+  const session = /^no session named "([^"]*)"/.exec(message)?.[1];
+  if (session === undefined) return undefined;
+  return `datumctl has no session "${session}" (any more): 'datumctl auth list' shows the sessions it has; log in again to recreate it (a local Datum started on another --dir is a new cloud: source its new env file)`;
+}
+
 /**
  * Turn one attempt's outcome into the token or the error the user sees. Pure.
  * `secrets` are scrubbed from every text that reaches the error.
@@ -175,7 +182,7 @@ export function classifyOutcome(outcome: HelperOutcome, secrets?: readonly strin
         const stderr = redact(outcome.stderr.trim(), scrub);
         const { message, hint } = splitHelperStderr(stderr);
         if (message) {
-          return new NotAuthenticated(`datumctl auth get-token failed: ${message}`, hint, stderr);
+          return new NotAuthenticated(`datumctl auth get-token failed: ${message}`, hint ?? helperHint(message), stderr);
         }
         const how = outcome.signal ? `was killed by ${outcome.signal}` : `exited with status ${outcome.exitCode}`;
         return new NotAuthenticated(`datumctl auth get-token ${how}`, "run 'datumctl login', then try again");

@@ -85,12 +85,12 @@ describe("classifyOutcome", () => {
       },
     ],
     [
-      "no session: one line, no hint",
+      "no session: one line, so ours is the hint",
       exit(1, "", `error: no session named "x" — run 'datumctl login' or 'datumctl auth update-kubeconfig'\n`),
       {
         exit: 77,
         message: `datumctl auth get-token failed: no session named "x" — run 'datumctl login' or 'datumctl auth update-kubeconfig'`,
-        hint: undefined,
+        hint: `datumctl has no session "x" (any more): 'datumctl auth list' shows the sessions it has; log in again to recreate it (a local Datum started on another --dir is a new cloud: source its new env file)`,
       },
     ],
     [
