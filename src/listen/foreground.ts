@@ -7,13 +7,14 @@
 import { CliError, Exit } from "../errors.ts";
 import { describeFailure } from "../failure.ts";
 import { log, say } from "../log.ts";
-import { attachFileLogging } from "../logs/json-lines.ts";
+import { attachFileLogging, attachStdoutLogging } from "../logs/json-lines.ts";
 import { acquireSlotLock, type SlotLock } from "../state/lock.ts";
 import { projectDir, slotFiles, stateRoot, tunnelDir, tunnelFiles, type Scope } from "../state/paths.ts";
 import { writeTunnelConfig, type TunnelConfig } from "../state/tunnel-config.ts";
 import { envWithSettings } from "../state/tunnel-settings.ts";
 import type { WatchdogCheck } from "../service/watchdog.ts";
 import { openProject } from "../commands/tunnel/_project.ts";
+import { writeStdout } from "../stdout.ts";
 import { PlainReporter, reporterFor, type ListenReporter } from "./reporter.ts";
 import { RunRecorder } from "./run-recorder.ts";
 import { ListenSession } from "./session.ts";
@@ -47,6 +48,8 @@ export interface ForegroundOptions {
   readonly output: "table" | "json";
   /** Log JSON lines to the tunnel's rotated log instead of talking to a terminal (daemon, service). */
   readonly fileLogs: boolean;
+  /** Log the same JSON lines to stdout instead (a container: `tunnel listen --log-format json`). */
+  readonly stdoutLogs?: boolean | undefined;
   readonly notifier?: ServiceNotifier | undefined;
   readonly confirm?: ((question: string) => Promise<boolean>) | undefined;
 }
@@ -89,6 +92,8 @@ export async function runForeground(o: ForegroundOptions): Promise<void> {
   const root = stateRoot(o.scope);
   // Attached before any tagged logger exists: consola copies reporters into children when made.
   const fileLogging = o.fileLogs && o.name !== undefined ? attachFileLogging(log, { dir: tunnelDir(root, o.name), tunnel: o.name }) : undefined;
+  const stdoutLogging = o.stdoutLogs && !fileLogging ? attachStdoutLogging(log, o.name ?? "", writeStdout) : undefined;
+  const logsLines = o.fileLogs || stdoutLogging !== undefined;
   const controller = new AbortController();
   let signals = 0;
   const onSignal = (signalName: string) => {
@@ -130,8 +135,8 @@ export async function runForeground(o: ForegroundOptions): Promise<void> {
     );
     if (o.name !== undefined && cfg && o.configCreated) await writeTunnelConfig(tunnelFiles(dir).config, cfg);
     const runPath = tunnelFiles(dir).run;
-    let inner: ListenReporter = o.fileLogs
-      ? new PlainReporter((line) => log.info(line), (line) => log.info(line), daemonStopHint(o.name, o.scope))
+    let inner: ListenReporter = logsLines
+      ? new PlainReporter((line) => log.info(line), (line) => log.info(line), stdoutLogging ? "Stop it with SIGTERM." : daemonStopHint(o.name, o.scope))
       : reporterFor(o.output, process.stderr.isTTY === true);
     if (o.notifier) inner = notifying(inner, o.notifier);
     const health = o.health ?? cfg?.health ?? null;
@@ -191,7 +196,7 @@ export async function runForeground(o: ForegroundOptions): Promise<void> {
         exit,
         at: new Date().toISOString(),
       });
-      if (o.fileLogs) log.error(failure.lines.join(" "));
+      if (logsLines) log.error(failure.lines.join(" "));
       throw err;
     }
   } finally {
@@ -199,6 +204,7 @@ export async function runForeground(o: ForegroundOptions): Promise<void> {
     await healthServer?.stop();
     lock?.release();
     fileLogging?.detach();
+    stdoutLogging?.detach();
     process.off("SIGINT", onInt);
     process.off("SIGTERM", onTerm);
   }

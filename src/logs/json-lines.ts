@@ -257,3 +257,30 @@ export function attachFileLogging(logger: ConsolaInstance, options: FileLoggingO
     },
   };
 }
+
+/**
+ * Container mode (`tunnel listen --log-format json`): the same JSON lines, on stdout instead of the
+ * tunnel's file, where a container runtime collects them. Replaces the logger's reporters like
+ * `attachFileLogging`; `detach()` puts them back.
+ */
+export function attachStdoutLogging(logger: ConsolaInstance, tunnel: string, write: (text: string) => void): { detach(): void } {
+  const reporter = createJsonLinesReporter({
+    writer: {
+      writeLine: (line) => {
+        write(`${line}\n`);
+        return true;
+      },
+      droppedLines: 0,
+      lastError: undefined,
+    },
+    tunnel,
+  });
+  const previous = [...logger.options.reporters];
+  logger.setReporters([reporter]);
+  return {
+    detach() {
+      if (logger.options.reporters.length === 1 && logger.options.reporters[0] === reporter) logger.setReporters(previous);
+      else logger.removeReporter(reporter);
+    },
+  };
+}

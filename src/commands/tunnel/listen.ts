@@ -106,11 +106,21 @@ export const listen = defineCommand({
     ...projectArg,
     ...sessionArg,
     output: { type: "enum", alias: "o", description: "Output format (json: one event per line)", options: ["table", "json"], default: "table" },
+    "log-format": {
+      type: "enum",
+      description: "json: log JSON lines (the tunnel log's format) to stdout instead of text to stderr, e.g. in a container",
+      options: ["text", "json"],
+      default: "text",
+    },
   },
   async run({ args }) {
     const name = args.name !== undefined ? assertSafeName("tunnel name", args.name) : undefined;
     if (args.detach && name === undefined) throw new UsageError("--detach needs --name", "e.g. tunnel listen --detach --name dev-app --endpoint 127.0.0.1:3000");
     const waitMs = parseDuration(args.wait);
+    const jsonLogs = args["log-format"] === "json";
+    if (jsonLogs && (args.detach || args.output === "json")) {
+      throw new UsageError(`--log-format json cannot be combined with ${args.detach ? "--detach" : "-o json"}`, "--log-format json already writes one JSON object per line to stdout");
+    }
     if (args.health !== undefined) (await import("../../health/address.ts")).parseHealthAddress(args.health);
     // What the platform would refuse is refused here, before anything is written or requested.
     if (args.endpoint !== undefined) validateEndpoint(args.endpoint);
@@ -172,6 +182,7 @@ export const listen = defineCommand({
       health: args.health ?? null,
       output: args.output as "table" | "json",
       fileLogs: process.env[DAEMON_ENV] === "1",
+      stdoutLogs: jsonLogs,
       confirm: process.env[DAEMON_ENV] !== "1" && process.stdin.isTTY && process.stderr.isTTY ? confirm : undefined,
     });
   },

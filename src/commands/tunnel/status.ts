@@ -1,5 +1,6 @@
 import { defineCommand } from "citty";
 import { namedTunnel } from "../../daemon/inventory.ts";
+import { probeVerdict } from "../../daemon/probe.ts";
 import { renderStatus } from "../../daemon/status-view.ts";
 import { Rejected } from "../../errors.ts";
 import { tailLines } from "../../logs/follow.ts";
@@ -18,6 +19,7 @@ export const status = defineCommand({
   args: {
     name: { type: "string", description: "Tunnel name", valueHint: "name", required: true },
     system: { type: "boolean", description: "A system-scope tunnel" },
+    probe: { type: "boolean", description: "Print nothing; exit 0 only while the tunnel runs and is verified ready (a health command)" },
     ...outputArg,
   },
   async run({ args }) {
@@ -25,6 +27,11 @@ export const status = defineCommand({
     const scope = args.system ? "system" : "user";
     const root = stateRoot(scope);
     const entry = await namedTunnel(root, name);
+    if (args.probe) {
+      const verdict = probeVerdict(name, entry);
+      if (verdict) throw verdict;
+      return;
+    }
     const manager = serviceManager();
     if (!entry && !(await manager.isInstalled(scope, name))) {
       throw new Rejected(`no tunnel named "${name}"`, "run 'tunnel ps' to see this machine's tunnels", "not_found");
