@@ -78,10 +78,13 @@ export class Malformed extends CliError {
   }
 }
 
-/** The control plane could not be reached or kept failing (exit 69). Also: data plane unavailable on this platform. */
+/**
+ * The control plane could not be reached or kept failing (exit 69): worth retrying later. Also the
+ * data plane unavailable on this platform (`unsupported_platform`), a permanent limit: not retryable.
+ */
 export class Unreachable extends CliError {
   constructor(message: string, hint?: string, details?: string, code: ErrorCode = "unreachable") {
-    super(message, Exit.unreachable, hint, code, details, true);
+    super(message, Exit.unreachable, hint, code, details, code !== "unsupported_platform");
   }
 }
 

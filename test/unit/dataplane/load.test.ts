@@ -16,6 +16,8 @@ test.each([
   expect(e.message).toBe(message);
   expect(e.exit).toBe(Exit.unreachable);
   expect(e.code).toBe("unsupported_platform");
+  // A permanent limit of this build on this platform: trying again later gives the same answer.
+  expect(e.retryable).toBe(false);
   expect(e.hint).toBeTruthy();
   expect(e.details).toBe("Cannot find native binding");
 });
