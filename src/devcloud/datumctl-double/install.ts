@@ -1,6 +1,8 @@
 /**
  * Set up the datumctl test double in a directory: a state file, a call log path, and an executable
  * POSIX sh wrapper `<dir>/bin/datumctl` to export as `DATUM_CREDENTIALS_HELPER` (or put on `PATH`).
+ * On Windows, which cannot start a sh script, the wrapper is a batch file, `<dir>\bin\datumctl.cmd`,
+ * doing the same (`cmdWrapperScript`).
  *
  * The wrapper `exec`s the running Bun (`process.execPath`) on `main.ts` by absolute paths, so it
  * works without `bun` on `PATH` and keeps one PID (what the plugin spawns is what it kills). Inside
@@ -29,6 +31,8 @@ import {
 export const DEFAULT_DOUBLE_SESSION = "alice@example.com@api.datum.net";
 
 export interface InstallDatumctlDoubleOptions {
+  /** Whose wrapper to write: a batch file for `win32`, else a sh script (default: this platform). */
+  platform?: NodeJS.Platform;
   /** Session name `<email>@<api host>`; default `alice@example.com@api.datum.net`. */
   session?: string;
   type?: "interactive" | "service_account";
@@ -60,7 +64,7 @@ export interface InstallDatumctlDoubleOptions {
 
 export interface InstalledDatumctlDouble {
   dir: string;
-  /** `<dir>/bin/datumctl`: the value for `DATUM_CREDENTIALS_HELPER`. */
+  /** `<dir>/bin/datumctl` (`datumctl.cmd` on Windows): the value for `DATUM_CREDENTIALS_HELPER`. */
   helperPath: string;
   statePath: string;
   logPath: string;
@@ -107,6 +111,42 @@ export function wrapperScript(command: readonly string[], statePath: string, log
   ].join("\n");
 }
 
+/** `%` doubled: inside a batch file a single one starts a variable reference. */
+function cmdLiteral(value: string): string {
+  return value.replace(/%/g, "%%");
+}
+
+/** A batch-file argument: quoted (Windows paths hold no `"`), `%` doubled. */
+function cmdQuote(value: string): string {
+  if (value.includes('"')) throw new Error(`cannot put ${value} in a batch file: it contains a double quote`);
+  return `"${cmdLiteral(value)}"`;
+}
+
+/**
+ * The Windows wrapper around `command`: the same defaults and `DATUMCTL_DOUBLE_SELF` as
+ * `wrapperScript`, as a batch file (`%~f0` is its own full path), leaving with the double's exit code.
+ */
+export function cmdWrapperScript(command: readonly string[], statePath: string, logPath: string): string {
+  return [
+    "@echo off",
+    "rem datumctl test double (src/devcloud/datumctl-double), written by installDatumctlDouble().",
+    "setlocal",
+    `if not defined DATUMCTL_DOUBLE_STATE set "DATUMCTL_DOUBLE_STATE=${cmdLiteral(statePath)}"`,
+    `if not defined DATUMCTL_DOUBLE_LOG set "DATUMCTL_DOUBLE_LOG=${cmdLiteral(logPath)}"`,
+    'set "DATUMCTL_DOUBLE_SELF=%~f0"',
+    `${command.map(cmdQuote).join(" ")} %*`,
+    "exit /b %ERRORLEVEL%",
+    "",
+  ].join("\r\n");
+}
+
+/** The wrapper's file name and text for `platform`: a sh script, or a batch file on Windows. */
+export function wrapperFor(platform: NodeJS.Platform, command: readonly string[], statePath: string, logPath: string): { file: string; text: string } {
+  return platform === "win32"
+    ? { file: "datumctl.cmd", text: cmdWrapperScript(command, statePath, logPath) }
+    : { file: "datumctl", text: wrapperScript(command, statePath, logPath) };
+}
+
 export function writeDoubleState(statePath: string, state: DoubleStateInput): void {
   // Validate on write too: a test's typo fails here, at its source, not in a child's stderr.
   const parsed = v.parse(DoubleState, state);
@@ -142,7 +182,6 @@ export function installDatumctlDouble(dir: string, options: InstallDatumctlDoubl
 
   const binDir = join(dir, "bin");
   mkdirSync(binDir, { recursive: true });
-  const helperPath = join(binDir, "datumctl");
   const statePath = join(dir, "datumctl-double.state.json");
   const logPath = join(dir, "datumctl-double.calls.jsonl");
 
@@ -162,8 +201,10 @@ export function installDatumctlDouble(dir: string, options: InstallDatumctlDoubl
     sessions: { ...options.extraSessions, [session]: primary },
   });
 
+  const { file, text } = wrapperFor(options.platform ?? process.platform, doubleCommand(), statePath, logPath);
+  const helperPath = join(binDir, file);
   const tmp = `${helperPath}.tmp`;
-  writeFileSync(tmp, wrapperScript(doubleCommand(), statePath, logPath));
+  writeFileSync(tmp, text);
   chmodSync(tmp, 0o755);
   renameSync(tmp, helperPath);
 
