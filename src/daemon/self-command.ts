@@ -4,9 +4,16 @@
  */
 import { fileURLToPath } from "node:url";
 
-/** True inside a `bun build --compile` executable (its modules live under `/$bunfs/`, `B:/~BUN/` on Windows). */
+/**
+ * True inside a `bun build --compile` executable: its modules live under `/$bunfs/`, and on Windows
+ * under `B:\~BUN\`, whose URL spells the tilde `%7E` (`file:///B:/%7EBUN/root/…`).
+ */
+export function isCompiledUrl(url: string): boolean {
+  return url.includes("$bunfs") || url.includes("~BUN") || url.includes("%7EBUN");
+}
+
 export function isCompiled(): boolean {
-  return import.meta.url.includes("$bunfs") || import.meta.url.includes("~BUN");
+  return isCompiledUrl(import.meta.url);
 }
 
 export function selfCommand(): string[] {

@@ -22,7 +22,7 @@ export const RUN_STATE_TICK_MS = 5_000;
 /** Coalesce bursts of events into one write. */
 const WRITE_DEBOUNCE_MS = 100;
 
-/** What the session can tell about itself at any moment (see `ListenSession.snapshot`). */
+/** What the session can tell about itself at any moment (see `ListenSession.liveFigures`). */
 export interface LiveFigures {
   readonly auth: RunState["auth"];
   readonly heartbeat: RunState["heartbeat"];

@@ -1,15 +1,20 @@
 /**
- * Every time budget of worker supervision, in one place (STYLE practice 9).
+ * Every time budget of worker supervision, in one place (docs/architecture.md#supervision).
  *
  * Shutdown budgets nest, innermost first, and each must exceed the one inside it or the outer
- * layer cuts the inner one short and the iroh endpoint leaks its sockets (iroh-js defect 4):
+ * layer cuts the inner one short and the iroh endpoint leaks its sockets (iroh-js constraint 4,
+ * docs/architecture.md#iroh-js-constraints):
  *
  *   WORKER_SETTLE_MS          in the worker: pending streams get this long after `ep.close()`
  *   < WORKER_CLOSE_MS         in the worker: `ep.close()` + settle + posting `stopped`; also the
  *                             bound on the fatal-error cleanup before a crashing worker exits
  *   < WORKER_STOP_BUDGET_MS   in main: from `shutdown` sent to `terminate()` as a last resort
- *   < PROCESS_DRAIN_BUDGET_MS the whole process on the first SIGINT/SIGTERM (every worker is
- *                             stopped in parallel, then the control-plane goodbye)
+ *
+ * On the first SIGINT/SIGTERM the listen tears down one step after the other
+ * (docs/architecture.md#shutdown): the control-plane goodbye first (the advertisement is deleted),
+ * then the heartbeat worker is stopped, then the ListenNode, each within WORKER_STOP_BUDGET_MS.
+ * PROCESS_DRAIN_BUDGET_MS is not used by any code: no process-wide drain deadline is enforced
+ * (a second signal exits at once, and `tunnel stop` allows 30 s before SIGKILL).
  *
  * Restart budgets: a worker that dies is respawned after a jittered, exponentially growing delay
  * (RESTART_BASE_MS doubling up to RESTART_CAP_MS) that goes back to the base once a worker has
