@@ -1,9 +1,10 @@
 /**
- * One `tunnel listen` from start to teardown (upstream-runtime §H.2–H.3, DESIGN §3):
+ * One `tunnel listen` from start to teardown (docs/architecture.md#listen-flow):
  *
- *   lock the identity slot → start the ListenNode (iroh) → find, create or update the tunnel →
- *   start the heartbeat → enable → wait for setup (750 ms polls) → verify origin and public URL →
- *   ready → watch every 10 s until a signal → disable the advertisement → stop the workers.
+ *   lock the identity slot → start the ListenNode (iroh) → start the heartbeat → wait for a home
+ *   relay → find, create or update the tunnel → enable → wait for setup (750 ms polls) → verify
+ *   origin and public URL → ready → watch every 10 s until a signal → disable the advertisement →
+ *   stop the workers.
  *
  * The main thread owns the token source and the control plane; workers own the data plane, the
  * heartbeat and the probes, and talk to us only in typed messages (workers/messages.ts).
