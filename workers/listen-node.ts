@@ -16,7 +16,7 @@ import { Counters } from "../src/dataplane/counters.ts";
 import { tallyPaths } from "../src/dataplane/path-kind.ts";
 import { addrInfo, ALPN, bindEndpoint, boundPort, endpointInfo, listenBindAttempts, MAX_STREAMS_PER_CONNECTION } from "../src/dataplane/iroh-endpoint.ts";
 import { firstLine, headerTimeoutFromEnv, serveProxyStream, type UpstreamContext } from "../src/dataplane/upstream.ts";
-import { ENDPOINT_POLL_MS, WORKER_CLOSE_MS, WORKER_SETTLE_MS } from "../src/supervise/budgets.ts";
+import { ENDPOINT_POLL_MS, FIRST_RELAY_POLL_MS, FIRST_RELAY_WAIT_MS, WORKER_CLOSE_MS, WORKER_SETTLE_MS } from "../src/supervise/budgets.ts";
 import { IdleTrimmer } from "../src/supervise/heap-trim.ts";
 import { openWorkerPort } from "../src/supervise/worker-port.ts";
 import { ToListenNode, type AllowListEntry, type FromListenNode, type SecretKeyBytes } from "./messages.ts";
@@ -133,16 +133,28 @@ async function start(msg: Start): Promise<void> {
   port.log("debug", "endpoint bound", { endpointId: info.endpointId, boundPort: boundPort(endpoint) });
   track(acceptLoop(endpoint));
   pollTimer = setInterval(() => pollAddress(), ENDPOINT_POLL_MS);
+  if (msg.relayUrls.length > 0 && info.homeRelay === null) void pollForFirstRelay();
 }
 
-/** Post `endpoint` when the direct addresses or the home relay changed since the last post. */
-function pollAddress(): void {
-  if (!endpoint || shuttingDown) return;
+/** Poll quickly until iroh reports its first home relay (see FIRST_RELAY_POLL_MS), then leave it to the 2 s poll. */
+async function pollForFirstRelay(): Promise<void> {
+  const deadline = performance.now() + FIRST_RELAY_WAIT_MS;
+  while (performance.now() < deadline) {
+    await sleep(FIRST_RELAY_POLL_MS);
+    if (!endpoint || shuttingDown) return;
+    if (pollAddress()?.homeRelay) return;
+  }
+}
+
+/** Post `endpoint` when the direct addresses or the home relay changed since the last post; returns what it read. */
+function pollAddress(): ReturnType<typeof addrInfo> | undefined {
+  if (!endpoint || shuttingDown) return undefined;
   const info = addrInfo(endpoint.addr());
   const key = JSON.stringify(info);
-  if (key === lastAddress) return;
+  if (key === lastAddress) return info;
   lastAddress = key;
   port.post({ type: "endpoint", ...info });
+  return info;
 }
 
 async function acceptLoop(ep: Endpoint): Promise<void> {

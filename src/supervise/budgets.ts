@@ -59,6 +59,13 @@ export const HEADER_TIMEOUT_ENV = "DATUM_CONNECT_HEADER_TIMEOUT_MS";
 
 /** How often the ListenNode worker polls its address and home relay (watchers abort, defect 1). */
 export const ENDPOINT_POLL_MS = 2_000;
+/**
+ * Until iroh first reports a home relay (at most `FIRST_RELAY_WAIT_MS`), it is polled this often:
+ * the listen waits for that relay before publishing (docs/relays.md), and a 2 s poll made every
+ * start with a relay up to 2 s slower.
+ */
+export const FIRST_RELAY_POLL_MS = 100;
+export const FIRST_RELAY_WAIT_MS = 10_000;
 
 export interface SupervisorBudgets {
   readyTimeoutMs: number;
