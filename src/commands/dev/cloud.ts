@@ -53,7 +53,7 @@ export const cloud = defineCommand({
     const dir = args.dir !== undefined ? resolve(args.dir) : mkdtempSync(join(tmpdir(), "datum-local-"));
     const { startLocalDatum } = await import("../../devcloud/local-datum.ts");
     const { relayBinary } = await import("../../devcloud/relay-server.ts");
-    const relay = relayBinary({ flag: args["relay-bin"] !== undefined ? resolve(args["relay-bin"]) : undefined, disabled: args["no-relay"] === true, env: process.env });
+    const relay = relayBinary({ flag: args["relay-bin"] !== undefined ? resolve(args["relay-bin"]) : undefined, disabled: noRelay(args), env: process.env });
     const datum = await startLocalDatum({
       dir,
       project: args.project,
@@ -89,3 +89,8 @@ export const cloud = defineCommand({
     if (ownDir) rmSync(dir, { recursive: true, force: true });
   },
 });
+
+/** citty reads `--no-relay` as the negation of a `relay` flag (`relay: false`), not as `no-relay: true`. */
+function noRelay(args: Record<string, unknown>): boolean {
+  return args["no-relay"] === true || args.relay === false;
+}
