@@ -1,7 +1,7 @@
 #!/usr/bin/env bun
 /**
- * `npm run build`: release executables, archives and the catalog entry (DESIGN §7, STYLE practice 14,
- * datumctl-contract §1.7–§1.8).
+ * `npm run build`: release executables, archives and the catalog entry (docs/architecture.md#distribution,
+ * docs/wire-facts.md#plugin-manifest, #release-archives).
  *
  *   bun scripts/build.ts [--targets all|host|<id>[,<id>…]] [--out dist] [--base-url https://…]
  *                        [--no-archives] [--quiet]
@@ -127,7 +127,7 @@ function fileLine(path: string): string | null {
 }
 
 /**
- * Run the machine's own executable the way datumctl's install probe does (§1.7): a temp copy
+ * Run the machine's own executable the way datumctl's install probe does (docs/wire-facts.md#plugin-manifest): a temp copy
  * named `datumctl-plugin-verify-*`, only PATH/HOME/TMPDIR, 5 s. Also `version`, which must name
  * the defined version and commit. Throws on any mismatch.
  */

@@ -1,7 +1,7 @@
 #!/usr/bin/env bun
 /**
  * Process entry. `--plugin-manifest` is answered first, before anything else is loaded or parsed
- * (datumctl-contract §1.7); everything else goes through `main`.
+ * (docs/wire-facts.md#plugin-manifest); everything else goes through `main`.
  */
 import { manifestText } from "./manifest.ts";
 import { writeStdout } from "./stdout.ts";

@@ -1,5 +1,5 @@
 /**
- * Cobra's completion protocol (datumctl-contract §1.6): datumctl forwards
+ * Cobra's completion protocol (docs/wire-facts.md#completion): datumctl forwards
  * `datumctl __complete connect <words...>` as `__complete <words...>`. We print one candidate per
  * line (`value<TAB>description`), then `:<directive>`. Diagnostics go to stderr only.
  */

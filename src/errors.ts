@@ -1,5 +1,5 @@
 /**
- * Exit codes (DESIGN §4) and the typed errors that carry them.
+ * Exit codes (README.md#exit-codes) and the typed errors that carry them.
  *
  * Every failure the user can act on is a `CliError` subclass: its message is the `error:` line,
  * its hint the line after it, its `exit` the process exit code. Anything else that escapes a

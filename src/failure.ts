@@ -1,5 +1,5 @@
 /**
- * Pure rendering of a failure into an exit code and stderr lines (STYLE practice 2), tested by a
+ * Pure rendering of a failure into an exit code and stderr lines, tested by a
  * table. Our `CliError`s carry their code and hint; citty's usage errors (name `CLIError`) are
  * misuse (exit 2) with a hint, never a help dump; anything else is a bug: exit 1 with the message,
  * and the stack under `CONSOLA_LEVEL=4`.
@@ -16,7 +16,7 @@ export interface Failure {
   readonly lines: readonly string[];
 }
 
-/** datumctl's envelope (datumctl-contract §2.5), keys in its order; empty ones are left out. */
+/** datumctl's envelope (docs/wire-facts.md#get-token-failures), keys in its order; empty ones are left out. */
 interface Envelope {
   code: ErrorCode;
   message: string;

@@ -1,5 +1,5 @@
 /**
- * One logger per process (STYLE practice 5). consola writes to **stderr** only: stdout carries
+ * One logger per process. consola writes to **stderr** only: stdout carries
  * data (`src/output.ts`), so progress never corrupts `-o json | jq`.
  *
  * Levels follow consola: 0 error, 1 warn, 2 log, 3 info, 4 debug, 5 trace. Default 3;

@@ -1,6 +1,6 @@
 /**
- * Our own entry around citty's `runCommand` (STYLE practice 2): citty's `runMain` ends every failure
- * with exit 1, and DESIGN §4 needs its own codes. This file resolves the command, rejects unknown
+ * Our own entry around citty's `runCommand`: citty's `runMain` ends every failure
+ * with exit 1, and we need our own codes (README.md#exit-codes). This file resolves the command, rejects unknown
  * flags (citty's parser is lenient), answers `--help`, runs the command and renders any failure
  * through the pure `describeFailure`.
  */

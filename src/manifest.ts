@@ -1,5 +1,5 @@
 /**
- * The plugin manifest datumctl reads at install time (datumctl-contract §1.7): one JSON object on
+ * The plugin manifest datumctl reads at install time (docs/wire-facts.md#plugin-manifest): one JSON object on
  * stdout, exit 0, before any other parsing, from a temp copy under a scrubbed environment within
  * 5 s. Nothing here may depend on `DATUM_*`, the file name or files next to the executable.
  */

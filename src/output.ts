@@ -1,5 +1,5 @@
 /**
- * The only writer of stdout (STYLE practice 4): tables, `-o json|yaml`, and result lines.
+ * The only writer of stdout: tables, `-o json|yaml`, and result lines.
  * Everything else (progress, warnings, logs) goes to stderr through `src/log.ts`.
  */
 import { writeStdout } from "./stdout.ts";
@@ -15,7 +15,7 @@ export interface Column<T> {
 
 /**
  * kubectl-style table: UPPER CASE headers, columns separated by at least 3 spaces, no trailing
- * whitespace, no borders (datumctl-contract §5).
+ * whitespace, no borders (docs/wire-facts.md#output-conventions).
  */
 export function formatTable<T>(rows: readonly T[], columns: readonly Column<T>[]): string {
   const cells = [columns.map((c) => c.header.toUpperCase()), ...rows.map((r) => columns.map((c) => c.value(r)))];

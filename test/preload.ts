@@ -1,5 +1,5 @@
 /**
- * Test isolation (STYLE practice 13): before any `src/` import, point every state and config
+ * Test isolation: before any `src/` import, point every state and config
  * directory at a per-process temp dir and drop inherited Datum/datumctl variables, so no test can
  * read or write the developer's real `~/.datumctl` or tunnel state.
  */

@@ -1,5 +1,5 @@
 /**
- * Every main ↔ worker message, as valibot schemas (DESIGN §2, STYLE practices 6–8).
+ * Every main ↔ worker message, as valibot schemas (docs/architecture.md#threads).
  *
  * One `v.variant("type", …)` per direction per worker, built from `strictObject` branches so a
  * field added on one side and not the other fails validation (and the tests) instead of being
@@ -67,7 +67,7 @@ export type Lifecycle = v.InferOutput<typeof Lifecycle>;
 
 // ---- ListenNode (workers/listen-node.ts) ------------------------------------------------------
 
-/** 32 raw secret-key bytes (the `listen_key` file, §E.2), as a byte array or standard base64. */
+/** 32 raw secret-key bytes (the `listen_key` file, docs/wire-facts.md#identity-and-alpn), as a byte array or standard base64. */
 export const SecretKeyBytes = v.union([
   v.pipe(v.array(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(255))), v.length(32)),
   v.pipe(
@@ -104,13 +104,13 @@ export const ToListenNode = v.variant("type", [
     type: v.literal("start"),
     id: RequestId,
     secretKey: SecretKeyBytes,
-    /** The UDP port bound last time, so a restart keeps its addresses (DESIGN §5); 0 or absent = any. */
+    /** The UDP port bound last time, so a restart keeps its addresses (docs/architecture.md#local-state); 0 or absent = any. */
     bindPort: v.optional(BindPort),
     /** Relay URLs; empty means relays disabled. */
     relayUrls: v.array(v.pipe(v.string(), v.url())),
     allowList: v.array(AllowListEntry),
   }),
-  /** Replace the whole allow-list at once (§E.4: updated atomically with the file). */
+  /** Replace the whole allow-list at once (docs/wire-facts.md#allow-list: updated atomically with the file). */
   v.strictObject({ type: v.literal("allowlist"), entries: v.array(AllowListEntry) }),
   v.strictObject({ type: v.literal("stats"), id: RequestId }),
   Shutdown,
@@ -163,7 +163,7 @@ const EndpointIdHex = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/));
 export const ToHeartbeat = v.variant("type", [
   v.strictObject({
     type: v.literal("start"),
-    /** API base URL and the one project this process serves (upstream-runtime §D.2: no auto-enroll). */
+    /** API base URL and the one project this process serves (docs/wire-facts.md#heartbeat: no auto-enroll). */
     apiBase: v.pipe(v.string(), v.url()),
     project: v.pipe(v.string(), v.minLength(1)),
     userAgent: v.string(),
@@ -230,7 +230,7 @@ export const ToVerifier = v.variant("type", [
   v.strictObject({
     type: v.literal("verify"),
     id: RequestId,
-    /** Best effort: a down origin is a warning, not a failure (upstream-runtime §C.10). */
+    /** Best effort: a down origin is a warning, not a failure (docs/wire-facts.md#verify). */
     originUrl: v.nullable(v.string()),
     originBudgetMs: v.pipe(v.number(), v.minValue(0)),
     publicUrl: v.string(),

@@ -1,6 +1,6 @@
 /**
- * The verifier worker (DESIGN §2): probes the origin and the public URL during setup and on
- * demand (upstream-runtime §C.10), and mutates nothing. It runs in its own thread so a slow DNS
+ * The verifier worker (docs/architecture.md#threads): probes the origin and the public URL during setup and on
+ * demand (docs/wire-facts.md#verify), and mutates nothing. It runs in its own thread so a slow DNS
  * lookup or TLS handshake never stalls the main thread's progress view or signal handling.
  */
 import { fallbackGet } from "../src/verify/dns-fallback.ts";

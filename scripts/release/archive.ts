@@ -1,5 +1,5 @@
 /**
- * Release archives and checksums in the shapes datumctl reads (datumctl-contract §1.8): a flat
+ * Release archives and checksums in the shapes datumctl reads (docs/wire-facts.md#release-archives): a flat
  * `.tar.gz` (GNU tar + gzip) or `.zip` (`zip`, else Python's `zipfile`) holding the executable,
  * LICENSE and README.md; `checksums.txt` in goreleaser's format, `<sha256>  <file>` per line.
  * Entries are sorted, owned by 0:0 and stamped with one fixed time, so the same inputs give the

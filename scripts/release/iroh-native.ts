@@ -1,5 +1,5 @@
 /**
- * The iroh native module for a target (spec/iroh-js.md "Compiling"). A plain cross-compile embeds
+ * The iroh native module for a target (docs/architecture.md#distribution). A plain cross-compile embeds
  * none (only the host's platform package is installed), and iroh's own `index.js` picks its file at
  * run time by probing the system, which a bundler cannot follow. So each build resolves
  * `@number0/iroh` to a generated per-target loader that embeds `./iroh.<suffix>.node` as a file and

@@ -1,6 +1,6 @@
 /**
  * One call of datumctl's credentials helper: `$DATUM_CREDENTIALS_HELPER auth get-token [--session S]`
- * (datumctl-contract §1.5, §2, §7 items 7–8; DESIGN §3 "No token in the environment").
+ * (docs/wire-facts.md#credentials-helper, #token-refresh; docs/architecture.md#tokens).
  *
  * What we add to the Go SDK's contract, and why:
  * - stderr is always piped: with a non-TTY stderr datumctl skips its update check and can never
@@ -9,7 +9,7 @@
  *   the helper's whole process group gets SIGKILL (a wrapper script that did not `exec` cannot
  *   leave datumctl running) and we wait for the exit, so nothing is left as a zombie.
  * - calls are serialized process-wide: datumctl has no file lock, and two concurrent refreshes of
- *   one interactive session can burn a rotating refresh token (§2.4).
+ *   one interactive session can burn a rotating refresh token (docs/wire-facts.md#token-refresh).
  * - the child environment drops every token-like variable, and error text is scrubbed of the
  *   secrets the caller names: the token never reaches argv, a child environment, a log or an error.
  *
@@ -43,7 +43,7 @@ const PIPE_DRAIN_MS = 1_000;
 export interface GetTokenRequest {
   /** `DATUM_CREDENTIALS_HELPER` (or the path a persisted tunnel recorded). */
   helper: string | undefined;
-  /** Passed as `--session` only when non-empty (§1.5 step 2). */
+  /** Passed as `--session` only when non-empty (docs/wire-facts.md#credentials-helper). */
   session?: string | undefined;
   timeoutMs?: number;
   /** The environment to derive the child's from; `process.env` by default. */
@@ -115,7 +115,7 @@ export function redact(text: string, secrets?: readonly string[]): string {
   return out;
 }
 
-/** datumctl's human error format: `error: <message>`, then an optional hint line (§2.5). */
+/** datumctl's human error format: `error: <message>`, then an optional hint line (docs/wire-facts.md#get-token-failures). */
 export function splitHelperStderr(stderr: string): { message?: string; hint?: string } {
   const lines = stderr
     .split(/\r?\n/)

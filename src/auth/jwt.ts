@@ -1,9 +1,9 @@
 /**
- * Unverified reads of a JWT access token's payload (upstream-runtime §A.4, §G.1 step 4).
+ * Unverified reads of a JWT access token's payload (docs/wire-facts.md#authorization, #credentials-helper).
  *
  * We never verify signatures: the token is only ever checked by the server it is sent to. We read
  * `exp` to schedule refreshes and `sub` to name the user. Real Datum access tokens may be opaque
- * (datumctl never parses them, datumctl-contract §6.2), so anything that is not a three-segment
+ * (datumctl never parses them, docs/architecture.md#datumctl-double), so anything that is not a three-segment
  * token with a JSON-object payload is "opaque": no claims, no expiry — never an error.
  */
 

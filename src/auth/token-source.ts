@@ -1,6 +1,6 @@
 /**
- * The access token, from datumctl's credentials helper (datumctl-contract §1.5, §2.4, §7 items 6–8;
- * upstream-runtime §A.4).
+ * The access token, from datumctl's credentials helper (docs/wire-facts.md#credentials-helper, #token-refresh;
+ * docs/wire-facts.md#authorization).
  *
  * - `token()` returns the cached token while it is valid, else asks the helper.
  * - `invalidate(rejected)` is what a 401 calls: one refresh per burst — every caller that reports
@@ -11,7 +11,7 @@
  *   across sources in the process).
  *
  * The schedule follows datumctl's real behaviour: it returns the **same** token until fewer than
- * 10 s of validity remain (§2.4) and a refresh cannot be forced. So we refresh at `exp − 60 s`;
+ * 10 s of validity remain (docs/wire-facts.md#token-refresh) and a refresh cannot be forced. So we refresh at `exp − 60 s`;
  * when that hands back the same token, that is success and the next attempt is at `exp − 9 s`,
  * when datumctl is sure to mint a new one. A token without `exp` is re-checked hourly. Whenever the
  * natural time is already past (a helper that keeps returning an expiring or expired token) the

@@ -1,5 +1,5 @@
 /**
- * Flag fragments shared by commands, spread into each command's `args` (STYLE practice 1).
+ * Flag fragments shared by commands, spread into each command's `args`.
  * `as const satisfies` keeps the literal types, so citty still infers every parsed flag.
  */
 import type { ArgDef } from "citty";

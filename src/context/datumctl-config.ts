@@ -1,6 +1,6 @@
 /**
- * datumctl's own configuration, `~/.datumctl/config` (datumctl-contract §3.2): sessions, contexts,
- * the current context and the active session. We only read it, never write it (§5: stay out of
+ * datumctl's own configuration, `~/.datumctl/config` (docs/wire-facts.md#datumctl-config): sessions, contexts,
+ * the current context and the active session. We only read it, never write it (docs/wire-facts.md#output-conventions: stay out of
  * datumctl's directories).
  *
  * Every object is a `looseObject`: datumctl adds fields between releases and we must not break
@@ -68,7 +68,7 @@ export type DatumctlConfigResult =
   | { found: true; path: string; config: DatumctlConfig }
   | { found: false; path: string };
 
-/** `$HOME/.datumctl/config` — datumctl uses the home directory, not XDG (§3.2). */
+/** `$HOME/.datumctl/config` — datumctl uses the home directory, not XDG (docs/wire-facts.md#datumctl-config). */
 export function datumctlConfigPath(env: Record<string, string | undefined> = process.env): string {
   const home = env.HOME || (process.platform === "win32" ? env.USERPROFILE : undefined) || homedir();
   return join(home, ".datumctl", "config");

@@ -1,11 +1,11 @@
 /**
  * Is a datumctl session a service account? datumctl exposes no command that says
- * (datumctl-contract §3.3), so we use the key-file probe, option 1 there: a service-account login
+ * (docs/wire-facts.md#session-type), so we use the key-file probe, option 1 there: a service-account login
  * writes its private key to `<UserConfigDir>/datumctl/service-accounts/<hex sha256(user-key)>.pem`
  * and interactive logins write nothing there. The probe reads no secrets (only whether the file
  * exists) and never touches the keyring, so it cannot raise a macOS Keychain prompt.
  *
- * Caveats the callers must respect (§7 item 3): sessions created before datumctl v0.13.2 kept the
+ * Caveats the callers must respect (docs/wire-facts.md#session-type): sessions created before datumctl v0.13.2 kept the
  * key inline and probe as "interactive"; the PEM survives `logout`, so the session must also still
  * be in the config; and `UserConfigDir` must resolve as it did for datumctl (same `HOME` and
  * `XDG_CONFIG_HOME`). Anything we cannot decide is "unknown", which callers treat conservatively
@@ -55,7 +55,7 @@ export function userConfigDir(env: Env, platform: NodeJS.Platform = process.plat
   return home ? posix.join(home, ".config") : undefined;
 }
 
-/** `<UserConfigDir>/datumctl/service-accounts/<hex sha256(user-key)>.pem` (§3.2). */
+/** `<UserConfigDir>/datumctl/service-accounts/<hex sha256(user-key)>.pem` (docs/wire-facts.md#datumctl-config). */
 export function serviceAccountKeyPath(
   userKey: string,
   env: Env,

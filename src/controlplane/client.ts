@@ -1,5 +1,5 @@
 /**
- * A client for one project's control plane (upstream-runtime §A.2, §B.8): typed get/list/create/
+ * A client for one project's control plane (docs/wire-facts.md#control-plane, #writes): typed get/list/create/
  * merge-patch/delete over ofetch, every answer validated with the kind's valibot schema.
  *
  * Each call runs a small retry loop whose decisions are pure (`classifyFailure`, `decideRetry`):

@@ -1,5 +1,5 @@
 /**
- * The control-plane kinds the agent touches (upstream-runtime §B.1): where each lives on the wire.
+ * The control-plane kinds the agent touches (docs/wire-facts.md#kinds): where each lives on the wire.
  * Shared by the client and the local Datum, so the two can never disagree on a path.
  */
 
@@ -33,7 +33,7 @@ export const Kinds = {
     plural: "connectorclasses",
     namespaced: false,
   },
-  // Note: HTTPProxy and TrafficProtectionPolicy are `v1alpha`, not `v1alpha1` (upstream-runtime §J.19).
+  // Note: HTTPProxy and TrafficProtectionPolicy are `v1alpha`, not `v1alpha1` (docs/wire-facts.md#kinds).
   HTTPProxy: {
     kind: "HTTPProxy",
     group: "networking.datumapis.com",
@@ -59,7 +59,7 @@ export const Kinds = {
 
 export type KindName = keyof typeof Kinds;
 
-/** Every tunnel resource lives in this namespace (upstream-runtime §A.2). */
+/** Every tunnel resource lives in this namespace (docs/wire-facts.md#control-plane). */
 export const NAMESPACE = "default";
 
 export function apiVersionOf(info: KindInfo): string {
@@ -76,7 +76,7 @@ export function resourcePath(info: KindInfo, name?: string, subresource?: "statu
   return path;
 }
 
-/** `{api}/apis/resourcemanager.miloapis.com/v1alpha1/projects/{project}/control-plane` (upstream-runtime §A.2). */
+/** `{api}/apis/resourcemanager.miloapis.com/v1alpha1/projects/{project}/control-plane` (docs/wire-facts.md#control-plane). */
 export function projectControlPlaneUrl(apiBase: string, project: string): string {
   return `${apiBase.replace(/\/+$/, "")}/apis/resourcemanager.miloapis.com/v1alpha1/projects/${encodeURIComponent(project)}/control-plane`;
 }

@@ -1,11 +1,11 @@
 /**
- * Turning a failed control-plane call into one of our errors (pure; upstream-runtime §A.4, §C.8).
+ * Turning a failed control-plane call into one of our errors (pure; docs/wire-facts.md#authorization, #quota-and-retries).
  *
  * The client reports what happened to an attempt as a `Failure` (an HTTP status with its body, a
  * network error, or a per-attempt timeout); `classifyFailure` says whether that is worth another
  * attempt (a stale token, the operator's quota-check timeout, a transient outage) or final, and if
  * final, which `CliError` the user sees. Only 401 means "refresh the token": a 403 is RBAC or quota
- * and must never be treated as a login problem (§J.15). Of the quota admission's 403s only
+ * and must never be treated as a login problem (docs/wire-facts.md#authorization). Of the quota admission's 403s only
  * exhaustion is final; the others ask to be tried again (`quotaAnswerOf`).
  */
 import * as v from "valibot";
@@ -136,7 +136,7 @@ export function failureDetail(failure: Failure): string {
   }
 }
 
-/** The friendly text for real quota exhaustion (upstream `format_quota_error`, §C.3). */
+/** The friendly text for real quota exhaustion (upstream `format_quota_error`, docs/wire-facts.md#tunnel-operations). */
 export function quotaExceededText(kind: string): string {
   return [
     `Quota limit exceeded for ${kind} resources.`,
@@ -236,7 +236,7 @@ function finalError(status: number, message: string, detail: string, ctx: CallCo
   return new Malformed(`Unexpected HTTP ${status} from the control plane at ${ctx.host} (${call})`, undefined, detail);
 }
 
-/** 403 that is neither quota case: RBAC, usually the wrong project for this session (§C.1 [newer]). */
+/** 403 that is neither quota case: RBAC, usually the wrong project for this session (docs/wire-facts.md#connector-resolution). */
 export function permissionDenied(ctx: CallContext, detail: string): NotAuthenticated {
   return new NotAuthenticated(
     `Permission denied ${describeCall(ctx)} in project ${ctx.project}.`,

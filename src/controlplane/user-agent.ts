@@ -1,7 +1,7 @@
 /**
  * The `User-Agent` every control-plane request carries: the enhancement's
  * `datum-connect/<version> datumctl-plugin/<version>`, followed by the platform in Rust's
- * `std::env::consts` spelling as the app sends it (upstream-runtime §A.5), so server-side logs group
+ * `std::env::consts` spelling as the app sends it (docs/wire-facts.md#user-agent), so server-side logs group
  * our agents with the Rust ones.
  */
 import { VERSION } from "../version.ts";

@@ -1,6 +1,6 @@
 /**
  * `listen --detach`: start the tunnel as a background process and wait, within a window, until it
- * is verified ready (DESIGN §3 "Ready means verified"). The child runs in a new session with stdin
+ * is verified ready (docs/architecture.md#readiness). The child runs in a new session with stdin
  * closed and its stdout/stderr in the tunnel's log directory; it reports through `run.json`, which
  * the parent polls. The parent never kills a child that is merely slow: past the window it leaves
  * it provisioning (exit 75). A child that fails before ready has already cleaned up after itself

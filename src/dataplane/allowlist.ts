@@ -1,5 +1,5 @@
 /**
- * Which local origins the device forwards to (upstream-runtime §E.4, §J.9).
+ * Which local origins the device forwards to (docs/wire-facts.md#allow-list).
  *
  * A request is allowed iff an enabled entry has the same port and the same host after
  * normalization. Normalization is deliberately small and applied to both sides: a leading

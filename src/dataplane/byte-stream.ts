@@ -1,7 +1,7 @@
 /**
  * The byte-stream seam between the proxy logic and its transports.
  *
- * The stream protocol (§E.3) is written against `ByteStream`, so the same code serves an iroh
+ * The stream protocol (docs/wire-facts.md#stream-protocol) is written against `ByteStream`, so the same code serves an iroh
  * bi-stream in the worker and the gateway, and a TCP socket on the edge. `unshift` lets a head
  * parser hand back the bytes it read past the blank line, so "forward what arrived after the
  * head first" is simply "keep reading".

@@ -1,7 +1,7 @@
 /**
  * Byte buffers across the iroh-js boundary.
  *
- * iroh-js takes and returns plain `number[]` (a `Uint8Array` is rejected, iroh-js.md). Converting
+ * iroh-js takes and returns plain `number[]` (a `Uint8Array` is rejected, docs/architecture.md#iroh-js-constraints). Converting
  * is the data plane's cost center: measured on the 2-core reference machine (Bun 1.4.5, 256 KiB):
  * `Array.from(u8)` 54 MiB/s, spread 61 MiB/s, a loop into a preallocated `new Array(n)`
  * 1.4 GiB/s; the other way `new Uint8Array(arr)` ~5 GiB/s. So: preallocated loop out,
@@ -9,7 +9,7 @@
  * (~100 MiB/s per thread for number[] → Vec<u8>), which bounds a stream at ~55–65 MiB/s.
  */
 
-/** Chunk size for iroh reads and writes: 64–256 KiB is the measured sweet spot (iroh-js.md). */
+/** Chunk size for iroh reads and writes: 64–256 KiB is the measured sweet spot (docs/architecture.md#iroh-js-constraints). */
 export const IROH_CHUNK = 256 * 1024;
 
 /**

@@ -1,7 +1,7 @@
 import type { PathTally } from "./path-kind.ts";
 
 /**
- * Device-side counters (upstream-runtime §I), keyed by target authority (`host:port` as
+ * Device-side counters (docs/wire-facts.md#counters), keyed by target authority (`host:port` as
  * requested, so tunnels with the same origin share them). `active` is derived, as upstream:
  * accepted − completed − failed. A denied request is never "accepted".
  */
@@ -99,7 +99,7 @@ export class Counters {
 }
 
 /**
- * Counters for an origin, trying the loopback spellings a gateway may have used (§I: lookups try
+ * Counters for an origin, trying the loopback spellings a gateway may have used (docs/wire-facts.md#counters: lookups try
  * `localhost` and `127.0.0.1` variants), summed.
  */
 export function countersFor(snapshot: CountersSnapshot, host: string, port: number): TargetCounters | undefined {

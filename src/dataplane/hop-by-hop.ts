@@ -1,10 +1,10 @@
 /**
- * Hop-by-hop header filtering for the absolute (origin) mode (upstream-runtime §E.3 step 5).
+ * Hop-by-hop header filtering for the absolute (origin) mode (docs/wire-facts.md#stream-protocol).
  *
  * Exactly the upstream list: `connection`, `proxy-authenticate`, `proxy-authorization`, `te`,
  * `trailer`, `transfer-encoding`, and every header named in `Connection` except `upgrade`. The
- * `upgrade` header itself survives (only the websocket path acts on it, §J.24). Dropping
- * `transfer-encoding` is why bodies on the stream are framed by FIN, never chunked (§J.24).
+ * `upgrade` header itself survives (only the websocket path acts on it, docs/wire-facts.md#stream-protocol). Dropping
+ * `transfer-encoding` is why bodies on the stream are framed by FIN, never chunked (docs/wire-facts.md#stream-protocol).
  */
 import { headerTokens, type Header } from "./http-head.ts";
 

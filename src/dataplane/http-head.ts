@@ -1,5 +1,5 @@
 /**
- * HTTP/1.x header-section parsing for the iroh stream protocol (upstream-runtime §E.3).
+ * HTTP/1.x header-section parsing for the iroh stream protocol (docs/wire-facts.md#stream-protocol).
  *
  * The device buffers at most 8192 bytes (`HEADER_SECTION_MAX_LENGTH`) and 64 headers before it
  * must have a complete request head; anything larger is a stream error, never a partial proxy.
@@ -246,14 +246,14 @@ export class HeadAccumulator<T extends { headerLength: number }> {
   }
 }
 
-/** What a request on the stream asks the device to do (§E.3 step 2). */
+/** What a request on the stream asks the device to do (docs/wire-facts.md#stream-protocol). */
 export type ProxyRequest =
   | {
       readonly kind: "tunnel";
       /** Host as requested (a scheme prefix removed, IPv6 still bracketed). */
       readonly host: string;
       readonly port: number;
-      /** `host:port` as requested: the counters' key (§I). */
+      /** `host:port` as requested: the counters' key (docs/wire-facts.md#counters). */
       readonly authority: string;
     }
   | {
@@ -264,7 +264,7 @@ export type ProxyRequest =
       readonly authority: string;
       /** Origin-form target to send to the origin: path and query, at least `/`. */
       readonly path: string;
-      /** True for `Upgrade: websocket`, the only upgrade honoured (§J.24). */
+      /** True for `Upgrade: websocket`, the only upgrade honoured (docs/wire-facts.md#stream-protocol). */
       readonly websocket: boolean;
     };
 
@@ -307,8 +307,8 @@ export function splitAuthority(authority: string, defaultPort?: number): { host:
 }
 
 /**
- * Classify a parsed request head (§E.3 step 2). CONNECT targets may carry an `http://` or
- * `https://` prefix (gateways sometimes send the host with its scheme, §J.9); it is removed here
+ * Classify a parsed request head (docs/wire-facts.md#stream-protocol). CONNECT targets may carry an `http://` or
+ * `https://` prefix (gateways sometimes send the host with its scheme, docs/wire-facts.md#allow-list); it is removed here
  * and again by the allow-list, so both spellings reach the same decision.
  */
 export function classifyRequest(head: RequestHead): Classified {

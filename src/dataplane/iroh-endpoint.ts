@@ -5,7 +5,7 @@
 import { Endpoint, presetMinimal, RelayMode, type EndpointAddr } from "@number0/iroh";
 import { asciiBytes } from "./bytes.ts";
 
-/** The one application protocol (§E.2, `n0-computer/iroh-proxy-utils:src/lib.rs`). */
+/** The one application protocol (docs/wire-facts.md#identity-and-alpn, `n0-computer/iroh-proxy-utils:src/lib.rs`). */
 export const ALPN_TEXT = "iroh-http-proxy/1";
 export const ALPN = Array.from(asciiBytes(ALPN_TEXT));
 
@@ -25,7 +25,7 @@ export const MAX_STREAMS_PER_CONNECTION = 4096n;
 
 /**
  * Every endpoint stays referenced here until it is closed and released: a garbage-collected
- * `Endpoint` drops its driver and kills all its connections (iroh-js defect 2). Measured: a
+ * `Endpoint` drops its driver and kills all its connections (iroh-js defect 2, docs/architecture.md#iroh-js-constraints). Measured: a
  * module-scope `const` alone is not enough once the code no longer uses it.
  */
 export const liveEndpoints = new Set<Endpoint>();
@@ -111,7 +111,7 @@ export async function bindEndpoint(options: BindOptions): Promise<{ endpoint: En
 
 /**
  * Bind attempts for the ListenNode: the remembered port on both families (so a restart keeps
- * every address, DESIGN §5), then that port on IPv4 only (no IPv6 here, or its port is taken),
+ * every address, docs/architecture.md#local-state), then that port on IPv4 only (no IPv6 here, or its port is taken),
  * then any port. Measured: `bindAddr` may be called once per family; the unset family binds a
  * random port.
  */

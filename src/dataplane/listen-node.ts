@@ -1,5 +1,5 @@
 /**
- * The data plane as the main thread sees it (DESIGN §2, §7): one small interface, implemented by
+ * The data plane as the main thread sees it (docs/architecture.md#threads, #distribution): one small interface, implemented by
  * the ListenNode worker under a supervisor. Nothing here imports iroh statically, so commands that
  * never touch the data plane (and platforms without the native module) never load it.
  */
@@ -12,7 +12,7 @@ import type { CountersSnapshot } from "./counters.ts";
 export interface DataPlaneStartOptions {
   /** The 32 raw bytes of the identity's `listen_key`. */
   readonly secretKey: Uint8Array | readonly number[];
-  /** The UDP port bound last time (DESIGN §5); absent or 0 = any. */
+  /** The UDP port bound last time (docs/architecture.md#local-state); absent or 0 = any. */
   readonly bindPort?: number;
   /** Relay URLs; empty = relays disabled. */
   readonly relayUrls: readonly string[];
@@ -145,7 +145,7 @@ function toEndpoint(started: Started): DataPlaneEndpoint {
   return { endpointId: started.endpointId, boundPort: started.boundPort, addresses: started.addresses, homeRelay: started.homeRelay };
 }
 
-/** Platforms with a published `@number0/iroh` native module (spec/iroh-js.md). */
+/** Platforms with a published `@number0/iroh` native module (docs/architecture.md#distribution). */
 export const DATA_PLANE_PLATFORMS: ReadonlySet<string> = new Set(["linux-x64", "darwin-arm64"]);
 
 export interface LoadDataPlaneOptions extends ListenNodeOptions {
@@ -156,7 +156,7 @@ export interface LoadDataPlaneOptions extends ListenNodeOptions {
 }
 
 /**
- * The data plane for this platform, or `Unreachable` (exit 69) naming what is missing (DESIGN §7).
+ * The data plane for this platform, or `Unreachable` (exit 69) naming what is missing (docs/architecture.md#distribution).
  * The native module is probed here, on the main thread, so a missing or broken one fails with a
  * message instead of as a worker that dies before `ready`. Platforms outside the published set are
  * probed too: a native module that appears for them later simply works.

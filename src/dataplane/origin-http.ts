@@ -1,5 +1,5 @@
 /**
- * The absolute (origin) mode of the stream protocol (upstream-runtime §E.3 steps 5–6): one HTTP
+ * The absolute (origin) mode of the stream protocol (docs/wire-facts.md#stream-protocol): one HTTP
  * request forwarded to the origin over its own TCP connection, its response relayed back on the
  * stream with the body framed by FIN.
  */
@@ -35,7 +35,7 @@ function withHost(headers: Header[], authority: string): Header[] {
 }
 
 /**
- * Forward a plain request (§E.3 step 5): origin-form, hop-by-hop headers dropped,
+ * Forward a plain request (docs/wire-facts.md#stream-protocol): origin-form, hop-by-hop headers dropped,
  * `connection: close`. The body is the rest of the stream until FIN: sent as-is when the request
  * has a `content-length`, chunk-encoded otherwise (the origin needs some framing), and omitted
  * when the stream ends right after the head.
@@ -183,7 +183,7 @@ async function relayUntilEof(origin: SocketReader, stream: ByteStream, hooks: By
   }
 }
 
-/** Headers for the websocket upgrade (§E.3 step 6): filtered, but asking the origin to upgrade. */
+/** Headers for the websocket upgrade (docs/wire-facts.md#stream-protocol): filtered, but asking the origin to upgrade. */
 export function websocketRequestHead(head: RequestHead, path: string, authority: string): Uint8Array {
   const headers = withHost(filterHopByHop(head.headers), authority);
   if (!headers.some((h) => h.name === "upgrade")) headers.push({ name: "upgrade", value: "websocket" });

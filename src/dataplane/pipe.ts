@@ -1,5 +1,5 @@
 /**
- * Copy bytes between two `ByteStream`s in both directions until both have ended (§E.3 step 4:
+ * Copy bytes between two `ByteStream`s in both directions until both have ended (docs/wire-facts.md#stream-protocol:
  * "copy both ways until both directions end"). The end of one direction is forwarded as the end
  * of the other (QUIC FIN ↔ TCP half-close); a failure in either aborts both, so a reset on one
  * side is never silently turned into a clean end on the other.

@@ -1,5 +1,5 @@
 /**
- * Which relays the ListenNode uses (upstream-runtime §E.5): `DATUM_CONNECT_RELAY_URLS` when set,
+ * Which relays the ListenNode uses (docs/wire-facts.md#relays): `DATUM_CONNECT_RELAY_URLS` when set,
  * else Datum's own relays. n0's public relays are never the default: the Datum gateway cannot
  * route through them, so inbound connections would fail.
  */

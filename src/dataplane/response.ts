@@ -1,5 +1,5 @@
 /**
- * The device's own responses on a stream (upstream-runtime §E.3), byte for byte, and response-head
+ * The device's own responses on a stream (docs/wire-facts.md#stream-protocol), byte for byte, and response-head
  * serialization for the absolute mode.
  */
 import type { Header } from "./http-head.ts";

@@ -1,8 +1,8 @@
 /**
- * The device side of the stream protocol (upstream-runtime §E.3): one call per incoming
+ * The device side of the stream protocol (docs/wire-facts.md#stream-protocol): one call per incoming
  * bi-stream. Parse the head (≤ 8192 bytes, ≤ 64 headers), classify, authorize against the
  * allow-list, then tunnel (CONNECT), forward one request (absolute form) or upgrade a websocket.
- * Every outcome is counted per target authority (§I); a stream turned away before it names a
+ * Every outcome is counted per target authority (docs/wire-facts.md#counters); a stream turned away before it names a
  * target (malformed, or its head not complete within the header-read timeout) is counted under a
  * reserved key. An allowed request is dialled at the allow-list entry's host, never at the
  * requested spelling.
@@ -81,7 +81,7 @@ export async function serveProxyStream(stream: ByteStream, ctx: UpstreamContext)
   }
   const classified = classifyRequest(result.head);
   if (!classified.ok) {
-    // Origin-form and unparsable targets are dropped without a response (§J.25).
+    // Origin-form and unparsable targets are dropped without a response (docs/wire-facts.md#stream-protocol).
     ctx.counters.rejected(MALFORMED_KEY);
     ctx.log("debug", "stream rejected", { reason: classified.reason, target: result.head.target });
     await stream.abort();
@@ -170,7 +170,7 @@ async function forward(
   }
 }
 
-/** Websocket in absolute mode (§E.3 step 6): relay the origin's head; on 101 pipe both ways. */
+/** Websocket in absolute mode (docs/wire-facts.md#stream-protocol): relay the origin's head; on 101 pipe both ways. */
 async function upgradeWebsocket(
   stream: ByteStream,
   origin: SocketReader,

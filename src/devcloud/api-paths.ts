@@ -1,6 +1,6 @@
 /**
- * Which API a request path names, after the project control-plane prefix (upstream-runtime §A.2,
- * §K.1). Pure, so the whole URL space is one table test.
+ * Which API a request path names, after the project control-plane prefix (docs/wire-facts.md#control-plane,
+ * docs/architecture.md#local-datum). Pure, so the whole URL space is one table test.
  */
 import { NAMESPACE } from "../controlplane/kinds.ts";
 import { findResource, type ResourceType } from "./resources.ts";
@@ -80,7 +80,7 @@ function objectPath(resource: ResourceType, namespace: string | undefined, name:
   return { type: "unknown" };
 }
 
-/** Only `default` exists in a project control plane (upstream-runtime §A.2). */
+/** Only `default` exists in a project control plane (docs/wire-facts.md#control-plane). */
 export function namespaceExists(namespace: string | undefined): boolean {
   return namespace === undefined || namespace === NAMESPACE;
 }

@@ -1,6 +1,6 @@
 /**
  * Bearer-token admission of the local Datum: any non-empty token is a valid identity, except one
- * a test denied (to force the agent's refresh path, upstream-runtime §A.4) or a JWT whose `exp`
+ * a test denied (to force the agent's refresh path, docs/wire-facts.md#authorization) or a JWT whose `exp`
  * has passed (what the real issuer's tokens do when the helper hands out a stale one).
  */
 

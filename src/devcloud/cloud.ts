@@ -23,7 +23,7 @@ export interface DevCloudOptions {
 /** Project ids are object names on the platform; anything else is not a project path. */
 const PROJECT_ID = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
-/** The ConnectorClass every project has (upstream-runtime §B.3, §K.1). */
+/** The ConnectorClass every project has (docs/wire-facts.md#connector, docs/architecture.md#local-datum). */
 export const DEFAULT_CONNECTOR_CLASS = "datum-connect";
 export const DATUM_CONNECT_CONTROLLER = "networking.datumapis.com/datum-connect";
 

@@ -1,7 +1,7 @@
 /**
  * Knobs of the local Datum's behaviour, changeable at start and at run time (`POST /_dev/config`).
  * Defaults are the platform's own (30 s leases, immediate controllers); tests shorten or
- * distort them to reach the sharp edges of upstream-runtime §J.
+ * distort them to reach the platform's sharp edges (docs/wire-facts.md).
  */
 import * as v from "valibot";
 

@@ -1,5 +1,5 @@
 /**
- * The operator's part (upstream-runtime §K.1, after NSO's connector, iroh-dns and httpproxy
+ * The operator's part (docs/architecture.md#local-datum, after NSO's connector, iroh-dns and httpproxy
  * controllers): level-triggered reconcilers on timers. Store events enqueue work; every reconcile
  * reads the current objects, computes the status it wants and writes it only when it differs, then
  * schedules its own next look (phase delays, lease expiry). Writes never happen inside the request

@@ -1,5 +1,5 @@
 /**
- * Fault injection for the local Datum's API (upstream-runtime §K.1): 5xx bursts and outage windows,
+ * Fault injection for the local Datum's API (docs/architecture.md#local-datum): 5xx bursts and outage windows,
  * latency, malformed bodies, and the platform's quota-admission 403s, driven over HTTP from tests
  * (`POST /_dev/faults`). Rules are data; `FaultInjector.decide` is the only logic and takes the
  * clock as an argument, so it is table-tested without waiting.

@@ -2,7 +2,7 @@
  * `fieldSelector` as the API server reads it (`k8s.io/apimachinery/pkg/fields`): comma-separated
  * terms `key=value`, `key==value` or `key!=value` on dotted JSON paths, with `\,` `\=` `\\` escapes in
  * values. The agent uses `status.connectionDetails.publicKey.id=<id>` and
- * `spec.connectorRef.name=<name>` (upstream-runtime §B.1). A missing field reads as the empty
+ * `spec.connectorRef.name=<name>` (docs/wire-facts.md#kinds). A missing field reads as the empty
  * string, as in the API server's field sets.
  */
 import { type Json, isJsonObject, valueAtPath } from "./json.ts";

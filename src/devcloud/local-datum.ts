@@ -1,5 +1,5 @@
 /**
- * The whole local Datum (DESIGN §6) in one process: the control plane with its controllers, the
+ * The whole local Datum (docs/architecture.md#local-datum) in one process: the control plane with its controllers, the
  * datumctl test double, and the edge and gateway that carry public traffic to a device over iroh.
  * `datumctl-connect dev cloud` runs this; tests and the demo start that command as a process.
  *

@@ -1,5 +1,5 @@
 /**
- * RFC 7386 JSON merge patch, the only patch type the agent sends (upstream-runtime §B.8):
+ * RFC 7386 JSON merge patch, the only patch type the agent sends (docs/wire-facts.md#writes):
  * `null` deletes a member, objects merge recursively, anything else (arrays included) replaces.
  * Pure: neither argument is modified.
  */

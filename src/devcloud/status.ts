@@ -161,7 +161,7 @@ export const Errors = {
   methodNotAllowed: (method: string) =>
     new ApiError(405, "MethodNotAllowed", `the server does not allow this method on the requested resource (${method})`),
   // The real server also takes JSON patch and apply patches; the local Datum serves only what the
-  // agent may send (upstream-runtime §B.8), so anything else is refused the way unknown types are.
+  // agent may send (docs/wire-facts.md#writes), so anything else is refused the way unknown types are.
   unsupportedPatch: () =>
     new ApiError(
       415,

@@ -1,6 +1,6 @@
 /**
  * Doctor's data-plane hops: iroh's native module loads here, a UDP socket binds (QUIC), and each
- * relay answers `GET /ping` over HTTPS (upstream-runtime §E.5), with its latency. iroh dials relays
+ * relay answers `GET /ping` over HTTPS (docs/wire-facts.md#relays), with its latency. iroh dials relays
  * and peers itself and uses no HTTP proxy (docs/proxies.md): with one set, the relay lines say so.
  */
 import { createSocket } from "node:dgram";

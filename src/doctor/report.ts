@@ -1,7 +1,7 @@
 /**
  * `tunnel doctor`'s report (docs/doctor.md): the hops from this machine to the public URL, in a
  * fixed order, each with a verdict, its timing, what was seen and a remedy. Pure: ordering, the
- * exit code (the class of the first failing hop, DESIGN §4), the table and the JSON document are
+ * exit code (the class of the first failing hop, README.md#exit-codes), the table and the JSON document are
  * table-tested in test/unit/doctor/report.test.ts; the checks themselves live next to this file.
  */
 import { Exit, type ExitCode } from "../errors.ts";
@@ -10,7 +10,7 @@ export type HopStatus = "pass" | "fail" | "warn" | "skip";
 
 export type HopSection = "credentials" | "api" | "dataplane" | "tunnel";
 
-/** The failure classes a hop can have, each one of DESIGN §4's exit codes. */
+/** The failure classes a hop can have, each one of our exit codes (README.md#exit-codes). */
 export const HOP_CLASSES = {
   usage: Exit.usage,
   rejected: Exit.rejected,

@@ -1,5 +1,5 @@
 /**
- * The heartbeat of one project (upstream-runtime §D.3): keep the Connector's
+ * The heartbeat of one project (docs/wire-facts.md#heartbeat): keep the Connector's
  * `status.connectionDetails` equal to what the local endpoint really has, and keep its Lease fresh
  * so the platform keeps the Connector Ready. It runs inside `workers/heartbeat.ts`; time, the
  * client and the endpoint's details are injected so tests drive it against the local Datum with a
@@ -62,7 +62,7 @@ class Stale extends Error {}
 const MAX_ADDRESSES = 16;
 const NO_CONNECTOR_YET = "no connector yet";
 
-/** The Connector status the platform expects (upstream-runtime §B.3), or why there is none. */
+/** The Connector status the platform expects (docs/wire-facts.md#connector), or why there is none. */
 export function connectionDetails(details: EndpointDetails, homeRelay: string | undefined): ConnectionDetails | undefined {
   if (!homeRelay) return undefined;
   // The CRD takes at most 16 addresses, each a plain IP (no IPv6 zone): skip what it would reject.
@@ -99,7 +99,7 @@ export class HeartbeatLoop {
   /**
    * Publish the connection details again now, even if unchanged, and cut the current wait short:
    * the session calls it once the tunnel's Connector exists, after setup, and after a failed
-   * public-URL probe (upstream-runtime §L.4).
+   * public-URL probe (docs/wire-facts.md#relays).
    */
   resync(connector?: string): void {
     if (connector) this.#connectorHint = connector;
@@ -148,7 +148,7 @@ export class HeartbeatLoop {
     return retryInMs;
   }
 
-  /** One pass of §D.3; returns how long to wait before the next. */
+  /** One pass of docs/wire-facts.md#heartbeat; returns how long to wait before the next. */
   async #iteration(): Promise<number> {
     const details = this.#o.details();
     const resync = this.#resyncRequested;
@@ -216,7 +216,7 @@ export class HeartbeatLoop {
       this.#o.client.list("Connector", { fieldSelector: { "status.connectionDetails.publicKey.id": endpointId } }),
     );
     // Filtered again here, as `TunnelService.findConnector` does: a server that ignored the selector
-    // must not hand us another device's Connector to overwrite (upstream-runtime §J.6).
+    // must not hand us another device's Connector to overwrite (docs/wire-facts.md#connector-resolution).
     const connectors = listed.filter((c) => c.status?.connectionDetails?.publicKey?.id === endpointId);
     if (connectors.length === 0 && this.#connectorHint) {
       // Never published (no relay reached yet): found by the name setup gave, if it is not another endpoint's.
@@ -231,7 +231,7 @@ export class HeartbeatLoop {
     const lease = first.status?.leaseRef?.name;
     if (lease) cache.lease = lease;
     // The relay in the Connector's status is not taken over: it may be a previous run's, which
-    // iroh has not reached this time (upstream-runtime §L.4: never publish a guess).
+    // iroh has not reached this time (docs/wire-facts.md#relays: never publish a guess).
     this.#cache = cache;
     this.#o.onEvent({ type: "resolved", connector: cache.connector, lease: cache.lease });
     return cache;

@@ -1,6 +1,6 @@
 /**
  * The heartbeat's timing, as pure functions of (lease duration, attempt, random) so it is
- * table-tested without sleeping (upstream-runtime §D.3, STYLE practice 10).
+ * table-tested without sleeping (docs/wire-facts.md#heartbeat).
  */
 
 export const DEFAULT_LEASE_DURATION_S = 30;

@@ -1,5 +1,5 @@
 /**
- * Setup polling (DESIGN §3): read the tunnel's progress every 750 ms until every step is ready at
+ * Setup polling (docs/architecture.md#setup-polling): read the tunnel's progress every 750 ms until every step is ready at
  * the current generation and a hostname exists. Transient control-plane errors are ridden over up
  * to 10 consecutive failed polls (≈ 7.5 s), then exit 69; a hard signal (403, our own object
  * gone, `DeferredToOwner`) fails at once. Time and the poll are injected.
@@ -30,7 +30,7 @@ export interface AwaitSetupOptions {
   readonly onPollFailed?: (message: string, consecutive: number) => void;
 }
 
-/** The tunnel hit a condition that waiting cannot fix (upstream-runtime §H.4). */
+/** The tunnel hit a condition that waiting cannot fix (docs/wire-facts.md#terminal-failures). */
 export class TerminalFailure extends Rejected {
   constructor(readonly text: string) {
     super(text.split("\n")[0] ?? text, text.split("\n").slice(1).join("\n").trim() || undefined, "conflict");

@@ -1,5 +1,5 @@
 /**
- * The exact user-facing lines of `tunnel listen` (upstream-runtime §C.9–C.10, §H.2–H.3), as pure
+ * The exact user-facing lines of `tunnel listen` (docs/wire-facts.md#setup-progress, #verify, #cli-lines, #json-events), as pure
  * functions so every wording is table-tested in one place.
  */
 import type { ProgressStep, StepStatus, TunnelProgress } from "../tunnel/progress.ts";

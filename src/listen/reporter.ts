@@ -2,7 +2,7 @@
  * How `tunnel listen` shows what is happening, in three forms over the same events:
  * - `TtyReporter`: a live view on a terminal (stderr), updated in place with a spinner;
  * - `PlainReporter`: one line per change (logs, CI, pipes);
- * - `JsonReporter`: the upstream JSON events on stdout (§H.3), with the plain lines on stderr.
+ * - `JsonReporter`: the upstream JSON events on stdout (docs/wire-facts.md#json-events), with the plain lines on stderr.
  * stdout carries only data: the ready line (or JSON events); everything else goes to stderr.
  */
 import type { ProbeSummary, ProbeTarget } from "../../workers/messages.ts";
@@ -165,7 +165,7 @@ export class PlainReporter implements ListenReporter {
   close(): void {}
 }
 
-/** The upstream plugin's JSON events (§H.3) on stdout, one object per line; text stays on stderr. */
+/** The upstream plugin's JSON events (docs/wire-facts.md#json-events) on stdout, one object per line; text stays on stderr. */
 export class JsonReporter extends PlainReporter {
   #last: TunnelProgress | undefined;
   readonly #json: Write;

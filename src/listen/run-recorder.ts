@@ -1,5 +1,5 @@
 /**
- * Keeps `run.json` true (STYLE practice 11: events in, state out). It sits between the listen
+ * Keeps `run.json` true (events in, state out). It sits between the listen
  * session and its reporter: every event the user sees also updates the `RunState`, and every few
  * seconds the session's live figures (token, heartbeat, workers, counters) are folded in. The
  * file is rewritten atomically on each change and on that tick, never more than a few times a

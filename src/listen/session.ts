@@ -43,7 +43,7 @@ import { checkDataPlane, type WatchdogCheck } from "../service/watchdog.ts";
 export const RUNTIME_POLL_MS = 10_000;
 /** How long the foreground listen keeps probing the public URL before it gives up. */
 export const PUBLIC_PROBE_BUDGET_MS = 10 * 60_000;
-/** The origin probe is best effort: this long, then a warning (§C.10: half the verify budget). */
+/** The origin probe is best effort: this long, then a warning (docs/wire-facts.md#verify: half the verify budget). */
 export const ORIGIN_PROBE_BUDGET_MS = 5_000;
 /** Before the first connection details: iroh gets 40 × 250 ms to report a home relay (upstream). */
 const HOME_RELAY_POLLS = 40;
@@ -86,7 +86,7 @@ export interface ListenDeps {
   readonly lock?: SlotLock | undefined;
 }
 
-/** Remembered per identity slot so a restart binds the same UDP port (DESIGN §5). */
+/** Remembered per identity slot so a restart binds the same UDP port (docs/architecture.md#local-state). */
 const RunFile = v.object({ boundPort: v.optional(v.nullable(v.number())) });
 
 async function rememberedPort(path: string): Promise<number | undefined> {
@@ -103,7 +103,7 @@ function workerEntries(entries: readonly AllowEntry[]) {
 }
 
 
-/** Pure: which tunnel to use, given the flags and what the project has (upstream §H.3). */
+/** Pure: which tunnel to use, given the flags and what the project has (docs/adoption.md). */
 export function checkListenFlags(req: Pick<ListenRequest, "endpoint" | "id">): void {
   if (!req.endpoint && !req.id) {
     throw new UsageError("--endpoint or --id is required", "e.g. tunnel listen --endpoint 127.0.0.1:3000");
@@ -314,7 +314,7 @@ export class ListenSession {
     return { tunnel: await service.update(existing.id, { label: req.label }), kind: "updated" };
   }
 
-  /** The ListenNode reads the allow-list the service just wrote (§E.4: updated with the file). */
+  /** The ListenNode reads the allow-list the service just wrote (docs/wire-facts.md#allow-list: updated with the file). */
   async #syncAllowList(): Promise<void> {
     const entries = await readAllowList(slotFiles(this.#d.slotDir).allowList);
     this.#dataPlane?.setAllowList(workerEntries(entries));
@@ -464,7 +464,7 @@ export class ListenSession {
     this.#heartbeat?.post({ type: "resync" });
   }
 
-  /** The 10 s runtime watch (§H.2 step 7): terminal failure or upstream deletion ends the listen. */
+  /** The 10 s runtime watch (docs/architecture.md#listen-flow): terminal failure or upstream deletion ends the listen. */
   async #watch(): Promise<number> {
     const d = this.#d;
     const id = (this.#tunnel as TunnelSummary).id;

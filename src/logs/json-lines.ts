@@ -1,12 +1,12 @@
 /**
- * The tunnel log's line format and the consola reporter that writes it (STYLE practice 5).
+ * The tunnel log's line format and the consola reporter that writes it.
  *
  * One JSON object per line:
  *   {"time":"2026-11-27T14:03:12.345Z","level":"info","msg":"…","tunnel":"web","fields":{…}}
  * `time` is ISO 8601 in UTC; `level` is one of error|warn|info|debug; `fields` is present only when
  * there is something in it. A consola tag (`log.withTag("heartbeat")`) becomes `fields.tag`.
  *
- * Redaction (DESIGN §3: tokens never appear in logs): a field whose name looks token-like is dropped
+ * Redaction (docs/architecture.md#tokens: tokens never appear in logs): a field whose name looks token-like is dropped
  * whatever its value, at any depth; JWT-shaped substrings and `Bearer <x>` credentials are replaced
  * by `[redacted]` in the message and in every string value that is kept.
  */

@@ -1,7 +1,7 @@
 /**
  * Jittered exponential backoff, 1 s → 60 s (the enhancement's "Long-Running Token Refresh" schedule;
- * datumctl-contract §6.4). Pure: the caller supplies the attempt number and the random source, so
- * schedules are table-tested without sleeping (STYLE practice 10).
+ * docs/architecture.md#datumctl-double). Pure: the caller supplies the attempt number and the random source, so
+ * schedules are table-tested without sleeping.
  */
 
 export const BACKOFF_BASE_MS = 1_000;

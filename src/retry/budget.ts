@@ -1,13 +1,13 @@
 /**
- * Retry budgets for control-plane calls, as pure decisions (STYLE practice 10).
+ * Retry budgets for control-plane calls, as pure decisions.
  *
  * A call can fail in three retryable ways, each with its own allowance, so spending one never eats
  * into another:
- * - a 401 gets exactly one retry after the token source hands out a fresh token (upstream §A.4);
+ * - a 401 gets exactly one retry after the token source hands out a fresh token (docs/wire-facts.md#authorization);
  * - the operator's quota-check timeout (a 403 that says "please try again in a moment") is waited
- *   out on the fixed 1, 2, 4, 8 s schedule of upstream §C.8, then tried once more (~15 s);
+ *   out on the fixed 1, 2, 4, 8 s schedule of docs/wire-facts.md#quota-and-retries, then tried once more (~15 s);
  * - transient failures (5xx, 429, network errors, per-attempt timeouts) are retried with fixed
- *   spacing up to an attempt budget: 10 attempts 750 ms apart ≈ 7.5 s, the same tolerance DESIGN §3
+ *   spacing up to an attempt budget: 10 attempts 750 ms apart ≈ 7.5 s, the same tolerance docs/architecture.md#setup-polling
  *   gives setup polling, so a control-plane blip never fails a command but an outage does, quickly.
  *
  * `decideRetry` only decides; the caller owns the clock and the sleeping, so tests never sleep.

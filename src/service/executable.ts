@@ -1,5 +1,5 @@
 /**
- * The two paths a service unit depends on, recorded in `tunnel.yaml` at install (DESIGN §3
+ * The two paths a service unit depends on, recorded in `tunnel.yaml` at install (docs/architecture.md#services
  * "Install records both paths"), and whether they still resolve (`tunnel status`).
  *
  * - The executable: `datumctl-connect` as found on PATH, not symlink-resolved, so a package upgrade

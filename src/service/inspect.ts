@@ -1,7 +1,7 @@
 /**
  * The service half of `tunnel status`: is the tunnel installed, enabled, where is its unit, what
  * does the manager say about it, how did it last exit, and do the executable and helper paths
- * recorded in its `tunnel.yaml` still resolve (DESIGN §3 "Install records both paths").
+ * recorded in its `tunnel.yaml` still resolve (docs/architecture.md#services).
  */
 import type { RunState } from "../state/run-state.ts";
 import type { Scope } from "../state/paths.ts";

@@ -5,7 +5,7 @@
  * Validation order (issue 5), nothing written until every check passed:
  *   0. flags (exit 2): name, endpoint, health address, project;
  *   1. the session is in `~/.datumctl/config` and can mint a token now (77, or 78 without a helper);
- *   2. `--system` needs a service-account session: the key-file probe of datumctl-contract §3.3,
+ *   2. `--system` needs a service-account session: the key-file probe of docs/wire-facts.md#session-type,
  *      "unknown" counting as interactive (78, with how to create one);
  *   3. `--system` needs root (77; not checked on Windows, where `sc.exe` itself refuses);
  *   4. a server-side dry run of the HTTPProxy create in the target project (77 permission,
@@ -83,7 +83,7 @@ function defaultIsRoot(platform: NodeJS.Platform): () => boolean {
   return () => platform === "win32" || process.getuid?.() === 0;
 }
 
-/** The session by name, or by its email (as `datumctl auth switch` accepts, datumctl-contract §7 item 1). */
+/** The session by name, or by its email (as `datumctl auth switch` accepts, docs/wire-facts.md#service-account-login). */
 export function findInstallSession(config: DatumctlConfig, wanted: string): DatumctlSession | "ambiguous" | undefined {
   const exact = findSession(config, wanted);
   if (exact) return exact;
@@ -94,7 +94,7 @@ export function findInstallSession(config: DatumctlConfig, wanted: string): Datu
 
 /**
  * Step 1's "not in the config" error, naming the half-done service-account login of
- * datumctl-contract §4.2 step 8 when its key file exists but the session does not.
+ * docs/wire-facts.md#service-account-login when its key file exists but the session does not.
  */
 function missingSession(wanted: string, configPath: string, env: Env, platform: NodeJS.Platform): NotAuthenticated {
   const at = wanted.lastIndexOf("@");

@@ -1,11 +1,11 @@
 /**
  * What every service backend renders from: one `ServiceSpec`, derived from a named tunnel's
- * `tunnel.yaml` (DESIGN §5) plus the few facts about the installing process a unit needs (the
+ * `tunnel.yaml` (docs/architecture.md#local-state) plus the few facts about the installing process a unit needs (the
  * state root, and for system units the user and `HOME` datumctl's config lives under).
  *
  * A spec holds no secret by construction: the command line is the recorded executable with
  * `tunnel run --name N [--system]`, and the environment is paths only (the credentials helper, the
- * state root, `HOME`). Tokens are minted by the running agent through the helper (DESIGN §3).
+ * state root, `HOME`). Tokens are minted by the running agent through the helper (docs/architecture.md#tokens).
  */
 import type { Scope } from "../state/paths.ts";
 import { tunnelFiles } from "../state/paths.ts";
@@ -47,7 +47,7 @@ export interface SpecContext {
   readonly tunnelDir: string;
   /** System scope: the user the service runs as. */
   readonly user?: string | undefined;
-  /** System scope: that user's home, so datumctl finds `~/.datumctl/config` (datumctl-contract §7 item 10). */
+  /** System scope: that user's home, so datumctl finds `~/.datumctl/config` (docs/wire-facts.md#datumctl-config). */
   readonly home?: string | undefined;
 }
 

@@ -1,5 +1,5 @@
 /**
- * systemd: the unit file and the `systemctl` argument vectors (issue 5, DESIGN §3).
+ * systemd: the unit file and the `systemctl` argument vectors (issue 5, docs/architecture.md#services).
  *
  * User units live in `~/.config/systemd/user/` (`$XDG_CONFIG_HOME/systemd/user` when that is set),
  * system units in `/etc/systemd/system/`; `DATUM_CONNECT_UNIT_DIR` relocates both (tests,

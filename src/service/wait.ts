@@ -1,6 +1,6 @@
 /**
  * After the manager started a service: wait, within a window, until the agent says it is verified
- * ready (its `run.json`, DESIGN §3 "Ready means verified"), or failed. The manager is asked too,
+ * ready (its `run.json`, docs/architecture.md#readiness), or failed. The manager is asked too,
  * so an agent that never got as far as writing `run.json` (a missing executable, a crash at start)
  * is seen failing instead of being waited out.
  */
@@ -63,7 +63,7 @@ export async function waitForService(o: WaitOptions): Promise<ServiceWait> {
   }
 }
 
-/** A DESIGN §4 exit code for a status the agent or its manager reported (anything else is 1). */
+/** An exit code (README.md#exit-codes) for a status the agent or its manager reported (anything else is 1). */
 export function exitCodeOf(code: number): ExitCode {
   const known: readonly number[] = [1, 2, 64, 65, 69, 75, 77, 78];
   return (known.includes(code) ? code : 1) as ExitCode;

@@ -1,5 +1,5 @@
 /**
- * The per-identity allow-list, `state.yml` (upstream-runtime §F.2): which local host:port pairs the
+ * The per-identity allow-list, `state.yml` (docs/wire-facts.md#local-files): which local host:port pairs the
  * data plane may forward to, one entry per tunnel, keyed by the HTTPProxy name. The file keeps the
  * upstream layout so state written by the Rust agent reads here and back.
  *
@@ -43,7 +43,7 @@ function sameTarget(a: AllowEntry, b: AllowEntry): boolean {
 /**
  * Drop entries that point at the same host:port as tunnel `id` but belong to another id: left over
  * from a tunnel recreated for the same endpoint, they would keep the origin reachable through a
- * tunnel the user disabled or deleted (§J.8).
+ * tunnel the user disabled or deleted (docs/wire-facts.md#allow-list).
  */
 export function pruneSharedTargets(entries: readonly AllowEntry[], id: string): AllowEntry[] {
   const keep = entries.find((e) => e.id === id);

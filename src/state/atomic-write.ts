@@ -1,5 +1,5 @@
 /**
- * Durable, private file writes (DESIGN §5, upstream-runtime §F.2 hardening): a reader sees either
+ * Durable, private file writes (docs/architecture.md#local-state, docs/wire-facts.md#local-files hardening): a reader sees either
  * the old file or the new one, never a torn one, even across a crash or power loss.
  *
  * Write `.<name>.<random>.tmp` beside the target, fsync it, rename it over the target, fsync the

@@ -1,13 +1,13 @@
 /**
  * The device identity of one slot: a 32-byte ed25519 secret in `<dir>/listen_key` (upstream-runtime
- * §F.2), and the endpoint id derived from it — the iroh public key as 64 lowercase hex, the value
+ * docs/wire-facts.md#local-files), and the endpoint id derived from it — the iroh public key as 64 lowercase hex, the value
  * every Connector lookup selects on.
  *
  * The key is created once and never replaced: a different key means a different Connector and a
  * different DNS record, so an existing key (even one written by another process a moment ago) always
  * wins. The endpoint id comes from `@number0/iroh` when its native module loads here, else from the
  * ed25519 implementation in `node:crypto`, which yields the same public key: management commands
- * (`list`, `update`, `delete`, …) must work on platforms that have no iroh build (DESIGN §7).
+ * (`list`, `update`, `delete`, …) must work on platforms that have no iroh build (docs/architecture.md#distribution).
  */
 import { createPrivateKey, createPublicKey, randomBytes } from "node:crypto";
 import { link, open, readFile, rm } from "node:fs/promises";

@@ -1,5 +1,5 @@
 /**
- * One process per identity slot (DESIGN §3 "Keys and isolation"): two ListenNodes on one key would
+ * One process per identity slot (docs/architecture.md#identity-slots): two ListenNodes on one key would
  * fight over the Connector's connection details and the edge would reach either at random. The
  * lock is a file created exclusively, holding the owner's PID and start time; a lock whose owner
  * is gone (crash, `kill -9`) is stale and taken over.

@@ -1,5 +1,5 @@
 /**
- * Where local state lives (DESIGN §5). Pure: the environment, platform and home directory are
+ * Where local state lives (docs/architecture.md#local-state). Pure: the environment, platform and home directory are
  * parameters, so every platform's layout is tested on any machine.
  *
  * `DATUM_CONNECT_DIR` wins in both scopes: tests, packagers and service units rely on an explicit

@@ -1,5 +1,5 @@
 /**
- * `run.json`: what a running tunnel says about itself (DESIGN §5), written atomically by the
+ * `run.json`: what a running tunnel says about itself (docs/architecture.md#local-state), written atomically by the
  * listen process on every state change and every few seconds, read by `ps`, `status`, `stop`,
  * the `--detach` parent and service status. It never holds a secret.
  *

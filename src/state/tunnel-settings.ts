@@ -1,5 +1,5 @@
 /**
- * The non-secret network settings a named tunnel keeps in its `tunnel.yaml` (DESIGN §5): where its
+ * The non-secret network settings a named tunnel keeps in its `tunnel.yaml` (docs/architecture.md#local-state): where its
  * public URL is (`DATUM_CONNECT_PUBLIC_URL`, a template with `{hostname}`), which relays its
  * ListenNode uses (`DATUM_CONNECT_RELAY_URLS`) and a relay the local Datum declares as its
  * stand-in (`DATUM_CONNECT_DEV_PLACEHOLDER_RELAY`, docs/relays.md).

@@ -1,5 +1,5 @@
 /**
- * Pure restart decisions for the worker supervisor (STYLE practice 10): functions of the attempt
+ * Pure restart decisions for the worker supervisor: functions of the attempt
  * number, the clock and a random source, so tests need no sleeping.
  */
 

@@ -1,5 +1,5 @@
 /**
- * A supervisor per worker thread (DESIGN §2, STYLE practices 8–9).
+ * A supervisor per worker thread (docs/architecture.md#threads).
  *
  * States: `starting` (spawned, waiting for `ready`) → `ready` (handshake passed) → `running` (the
  * owner confirmed its work started) → `dead` (exited; respawned after a backoff unless stopping
@@ -38,7 +38,7 @@ export function workerUrl(name: string): string {
  * The environment a worker starts with: only what the runtime itself may need (a compiled
  * executable loads the iroh native module from DATUM_CONNECT_NATIVE_DIR, or extracts it under
  * TMPDIR), and DATUM_CONNECT_WORKER_DEBUG=1 when debug lines are shown. No tokens, no other
- * DATUM_* variables: those travel as messages when a worker needs them (DESIGN §3).
+ * DATUM_* variables: those travel as messages when a worker needs them (docs/architecture.md#tokens).
  */
 export function minimalWorkerEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};

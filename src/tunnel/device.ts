@@ -1,5 +1,5 @@
 /**
- * How this machine names itself on its Connector (upstream-runtime §B.2): the
+ * How this machine names itself on its Connector (docs/wire-facts.md#tunnel-objects): the
  * `datum.net/device-name` and `datum.net/device-os` annotations shown in `tunnel list`.
  */
 import { hostname as osHostname } from "node:os";

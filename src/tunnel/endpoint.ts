@@ -1,6 +1,6 @@
 /**
  * The local origin a tunnel forwards to, as the user types it (`127.0.0.1:3000`,
- * `https://api.local:8443`), and what is derived from it (upstream-runtime §C.6): the normalized
+ * `https://api.local:8443`), and what is derived from it (docs/wire-facts.md#endpoints): the normalized
  * form stored in the HTTPProxy backend, the host:port the advertisement and the allow-list carry.
  * What is written goes through `validateEndpoint` (the platform's rules, `endpoint-rules.ts`);
  * `parseTarget` reads what is already stored and tolerates more (`[::1]:9000`). Pure; every rule
@@ -59,7 +59,7 @@ export function originProbeUrl(endpoint: string): string | null {
 /**
  * Host and explicit port of an endpoint, normalized or not. A URL must name its port: the URL
  * parser drops a port equal to the scheme's default, so `http://host:80` and `https://host:443`
- * fail like `http://host` (§J.26) — the data plane dials exactly what is advertised.
+ * fail like `http://host` (docs/wire-facts.md#endpoints) — the data plane dials exactly what is advertised.
  */
 export function parseTarget(input: string): Target {
   let text = input.trim();
@@ -106,7 +106,7 @@ export function stripScheme(endpoint: string): string {
   return endpoint;
 }
 
-/** The ConnectorAdvertisement spec for one endpoint (upstream `advertisement_spec`, §B.4). */
+/** The ConnectorAdvertisement spec for one endpoint (upstream `advertisement_spec`, docs/wire-facts.md#connectoradvertisement). */
 export function advertisementSpec(connectorName: string, endpoint: string): AdvertisementSpec {
   const { host, port } = parseTarget(normalizeEndpoint(endpoint));
   return {

@@ -1,5 +1,5 @@
 /**
- * The control-plane objects a tunnel consists of (upstream-runtime §B.2–§B.7), built and read
+ * The control-plane objects a tunnel consists of (docs/wire-facts.md#tunnel-objects, #trafficprotectionpolicy), built and read
  * back by pure functions. The create bodies are byte-for-byte the upstream ones, explicit `null`s
  * included, so the platform sees exactly what the Rust agent sends.
  */
@@ -88,7 +88,7 @@ export function trafficProtectionPolicyBody(name: string): Record<string, unknow
   };
 }
 
-/** `DATUM_CONNECT_CREATE_TRAFFIC_PROTECTION_POLICIES` is one of `1 true TRUE yes YES` (§B.7). */
+/** `DATUM_CONNECT_CREATE_TRAFFIC_PROTECTION_POLICIES` is one of `1 true TRUE yes YES` (docs/wire-facts.md#trafficprotectionpolicy). */
 export function trafficProtectionEnabled(env: Readonly<Record<string, string | undefined>>): boolean {
   return ["1", "true", "TRUE", "yes", "YES"].includes(env.DATUM_CONNECT_CREATE_TRAFFIC_PROTECTION_POLICIES ?? "");
 }
@@ -159,7 +159,7 @@ export function connectorReady(connector: Connector | undefined): boolean {
  * length covering element-wise, objects covering every key of `desired`. A `null`/absent value in
  * `desired` requires it absent or null in `existing`. Fields only `existing` has (server defaults)
  * are ignored, so a server that fills in defaults does not make every comparison fail — and every
- * no-op PATCH bumps the generation and opens a 5xx window downstream (§J.2).
+ * no-op PATCH bumps the generation and opens a 5xx window downstream (docs/wire-facts.md#writes).
  */
 export function covers(existing: unknown, desired: unknown): boolean {
   if (desired === null || desired === undefined) return existing === null || existing === undefined;

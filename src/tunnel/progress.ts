@@ -1,13 +1,13 @@
 /**
- * Tunnel setup progress (upstream-runtime §C.9): six checkpoints read from the HTTPProxy's and its
+ * Tunnel setup progress (docs/wire-facts.md#setup-progress): six checkpoints read from the HTTPProxy's and its
  * Connector's conditions, in the order a healthy setup passes them. Pure, so `listen`, `status`
  * and the tests all read the same verdict from the same objects.
  *
  * A condition only counts once the controller has observed the object's current generation: after
  * a spec PATCH the old `True` conditions linger with the old `observedGeneration`, and trusting them
- * printed "ready" while Envoy still served the previous config (§J.1).
+ * printed "ready" while Envoy still served the previous config (docs/wire-facts.md#setup-progress).
  *
- * Optional conditions (§J.12): only `ConnectorMetadataProgrammed` may be absent, because NSO drops
+ * Optional conditions (docs/wire-facts.md#setup-progress): only `ConnectorMetadataProgrammed` may be absent, because NSO drops
  * it outside EnvoyPatchPolicy mode. `CertificatesReady` stays required: NSO removes it or sets it
  * `Unknown` only when it cannot see the downstream cluster, and a public URL without a certificate
  * is not ready; the verifier's HTTPS probe is the backstop should that ever wait forever.
@@ -81,7 +81,7 @@ export function conditionStatus(conditions: readonly Condition[] | null | undefi
   return { status: condition.status === "True" && fresh ? "ready" : "pending", condition };
 }
 
-/** `status.hostnames`, else `spec.hostnames`, else none (§C.2). */
+/** `status.hostnames`, else `spec.hostnames`, else none (docs/wire-facts.md#tunnel-operations). */
 export function proxyHostnames(proxy: HTTPProxy): string[] {
   return proxy.status?.hostnames ?? proxy.spec.hostnames ?? [];
 }
@@ -108,7 +108,7 @@ export function computeProgress(proxy: HTTPProxy, connector: Connector | undefin
   return { hostnames: proxyHostnames(proxy), steps, ...(advertised !== undefined ? { advertised } : {}) };
 }
 
-/** A step that will not heal by waiting: the iroh DNS record is owned by another Connector (§J.4). */
+/** A step that will not heal by waiting: the iroh DNS record is owned by another Connector (docs/wire-facts.md#dns-records). */
 export function isTerminalFailure(step: ProgressStep): boolean {
   return step.step === "iroh_dns_published" && step.status === "pending" && step.reason === DEFERRED_TO_OWNER;
 }
@@ -124,7 +124,7 @@ export function allReady(progress: TunnelProgress): boolean {
   );
 }
 
-/** The plugin's multi-line terminal-failure text (§H.4), ending with a newline. */
+/** The plugin's multi-line terminal-failure text (docs/wire-facts.md#terminal-failures), ending with a newline. */
 export function formatTerminalFailure(step: ProgressStep): string {
   const lines = [
     `Tunnel setup failed at step: ${step.label} (${step.resourceKind})`,

@@ -1,5 +1,5 @@
 /**
- * Tunnel management for one project (upstream-runtime §C, the [newer] behaviour): a tunnel is an
+ * Tunnel management for one project (docs/wire-facts.md#tunnel-operations, upstream's newer behaviour): a tunnel is an
  * HTTPProxy `tunnel-*`, a ConnectorAdvertisement of the same name while enabled, optionally a
  * TrafficProtectionPolicy of the same name, all pointing at this device identity's Connector; plus
  * the identity's local allow-list entry.
@@ -11,7 +11,7 @@
  *   `update`, `disable`, and `enable` without details reuse this identity's Connector or else keep
  *   the tunnel's current one: a Connector created without connection details can never be found
  *   again by endpoint id, and pointing a tunnel at it would take the tunnel offline.
- * - No-op writes are skipped by comparing what would be written with what is there (§J.2).
+ * - No-op writes are skipped by comparing what would be written with what is there (docs/wire-facts.md#writes).
  */
 import { log } from "../log.ts";
 import { CliError, Malformed, Rejected, Unreachable, UsageError } from "../errors.ts";
@@ -63,7 +63,7 @@ export interface TunnelSummary {
   readonly deviceName?: string;
   /** The endpoint id in the Connector's status: the identity that serves (or last served) it. */
   readonly connectorEndpointId?: string;
-  /** Marked for deletion, still listed until the platform's finalizers finish (§J.11). */
+  /** Marked for deletion, still listed until the platform's finalizers finish (docs/wire-facts.md#connector-resolution). */
   readonly deleting: boolean;
 }
 
@@ -140,7 +140,7 @@ export class TunnelService {
 
   /**
    * This identity's Connector, found by the endpoint id in its status (never by adopting some other
-   * Connector, §J.6). Device annotations are merge-patched when they differ.
+   * Connector, docs/wire-facts.md#connector-resolution). Device annotations are merge-patched when they differ.
    */
   async findConnector(endpointId: string = this.endpointId, options: { patchAnnotations?: boolean } = {}): Promise<Connector | undefined> {
     const found = await this.#client.list("Connector", { fieldSelector: { [CONNECTOR_ENDPOINT_FIELD]: endpointId } });
@@ -159,7 +159,7 @@ export class TunnelService {
   }
 
   /**
-   * Find this identity's Connector or create one; never delete and recreate it (§J.5). With
+   * Find this identity's Connector or create one; never delete and recreate it (docs/wire-facts.md#connector). With
    * `details`, its `status.connectionDetails` is (re)written, which also nudges the platform's
    * status replication after a restart.
    */
@@ -516,7 +516,7 @@ export class TunnelService {
     }
   }
 
-  /** Delete a Connector and its advertisements when no non-deleting HTTPProxy references it (§J.11). */
+  /** Delete a Connector and its advertisements when no non-deleting HTTPProxy references it (docs/wire-facts.md#connector-resolution). */
   async #deleteConnectorIfUnused(name: string): Promise<boolean> {
     const proxies = await this.#client.list("HTTPProxy");
     if (proxies.some((p) => !isDeleting(p) && proxyConnectorName(p) === name)) return false;

@@ -1,6 +1,6 @@
 /**
  * When the system resolver fails on a freshly created public hostname (a stale negative answer
- * cached by systemd-resolved is the usual cause, upstream-runtime §C.10 step 4), ask the
+ * cached by systemd-resolved is the usual cause, docs/wire-facts.md#verify), ask the
  * authoritative name servers directly and connect to the address they give, still verifying the
  * certificate against the hostname (SNI via `tls.serverName`).
  *

@@ -1,7 +1,7 @@
 /**
- * "Is it up yet?" probes for setup verification (upstream-runtime §C.10): GET a URL until it
+ * "Is it up yet?" probes for setup verification (docs/wire-facts.md#verify): GET a URL until it
  * answers below 500, with a backoff and a budget. The origin probe is best effort; the public-URL
- * probe decides readiness (DESIGN §3: ready means verified). Pure scheduling, injected fetch and
+ * probe decides readiness (docs/architecture.md#readiness: ready means verified). Pure scheduling, injected fetch and
  * clock: `workers/verifier.ts` wires the real ones.
  */
 import type { AbortableClock } from "../retry/sleep.ts";
@@ -48,7 +48,7 @@ export function isUp(status: number): boolean {
   return status < 500;
 }
 
-/** The upstream heuristic for "this failed because a name did not resolve" (§C.10 step 4). */
+/** The upstream heuristic for "this failed because a name did not resolve" (docs/wire-facts.md#verify). */
 export function looksLikeDnsError(text: string): boolean {
   const t = text.toLowerCase();
   return ["dns", "name or service not known", "nodomain", "failed to lookup", "no such host", "enotfound", "eai_again", "unable to connect. is the computer able to access the url"].some((s) => t.includes(s));

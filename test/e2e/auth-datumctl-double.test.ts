@@ -1,5 +1,5 @@
 /**
- * The datumctl test double itself (datumctl-contract §6): exact bytes on stdout and stderr, exit
+ * The datumctl test double itself (docs/architecture.md#datumctl-double): exact bytes on stdout and stderr, exit
  * codes, pflag forms, state re-read per call, failure modes and the call log. Everything runs the
  * real sh wrapper in a child process.
  */

@@ -19,7 +19,7 @@ import { parseExports } from "../helpers/local-datum.ts";
 
 const PKG_VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string }).version;
 const PLATFORM = `${process.platform}-${process.arch}`;
-/** Only these platforms embed iroh's native module (DESIGN §7). */
+/** Only these platforms embed iroh's native module (docs/architecture.md#distribution). */
 const DATA_PLANE = ["linux-x64", "darwin-arm64"].includes(PLATFORM);
 const DATUM_SIX = ["DATUM_ORG", "DATUM_PROJECT", "DATUM_API_HOST", "DATUM_PLUGIN_API_VERSION", "DATUM_CREDENTIALS_HELPER", "DATUM_SESSION"];
 

@@ -1,7 +1,7 @@
 /**
  * `tunnel doctor` against the local Datum: every line passes on a healthy setup, and each injected
  * failure — helper missing, token refused, API down, relay unreachable, origin down, corrupt
- * state — is named as the first broken hop, with its class's exit code (DESIGN §4). The JSON
+ * state — is named as the first broken hop, with its class's exit code (README.md#exit-codes). The JSON
  * report is stable and carries no token.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";

@@ -1,5 +1,5 @@
 /**
- * Endpoints the platform would refuse (upstream-runtime §L.2) are refused by every command that
+ * Endpoints the platform would refuse (docs/wire-facts.md#platform-validation) are refused by every command that
  * writes one, before anything happens: the real CLI against the local Datum exits 2 with the
  * rule's `error:` line and a `hint:`, the local Datum's request log records no request from that
  * invocation, the credentials helper (the datumctl double) is never run, and no tunnel directory

@@ -1,5 +1,5 @@
 /**
- * The quota admission's 403s as `tunnel listen --endpoint` meets them (upstream-runtime §C.8, §L.5):
+ * The quota admission's 403s as `tunnel listen --endpoint` meets them (docs/wire-facts.md#quota-and-retries):
  * the three retryable answers are retried on the 1, 2, 4, 8 s schedule and then exit 69 with the
  * platform's own words; only real exhaustion exits 64 with the quota text, and a misconfigured quota
  * policy is 64 with the platform's words. The real CLI runs against `dev cloud` (a real process)

@@ -1,5 +1,5 @@
 /**
- * The access token never leaves memory (DESIGN §3 "No token in the environment", issue 8 item 5):
+ * The access token never leaves memory (docs/architecture.md#tokens, issue 8 item 5):
  * three real agents — a foreground `listen`, a `listen --detach` daemon and an installed service
  * (the fake systemctl runs its unit) — run against `dev cloud` with a 3 s lease, get 401s for
  * their tokens mid-run and refresh them; then the **actual** token values the datumctl double

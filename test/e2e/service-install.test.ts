@@ -43,7 +43,7 @@ beforeAll(async () => {
     },
   });
   writeServiceAccountKeyFile(h.configDir, SA_KEY);
-  // A service-account login that stopped half-way (datumctl-contract §4.2 step 8): key, no session.
+  // A service-account login that stopped half-way (docs/wire-facts.md#service-account-login): key, no session.
   writeServiceAccountKeyFile(h.configDir, "half@example.com@auth.datum.net");
 });
 

@@ -2,7 +2,7 @@
 import type { Column } from "../../output.ts";
 import type { TunnelSummary } from "../../tunnel/service.ts";
 
-/** `ready` (accepted and programmed), `accepted`, `pending`, or `deleting` (upstream-runtime §H.1). */
+/** `ready` (accepted and programmed), `accepted`, `pending`, or `deleting` (docs/wire-facts.md#cli-lines). */
 export function statusWord(t: TunnelSummary): string {
   if (t.deleting) return "deleting";
   if (t.accepted && t.programmed) return "ready";

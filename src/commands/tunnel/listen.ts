@@ -27,14 +27,14 @@ async function confirm(question: string): Promise<boolean> {
   }
 }
 
-/** The first executable named `name` on PATH, as found (not symlink-resolved: DESIGN §3). */
+/** The first executable named `name` on PATH, as found (not symlink-resolved: docs/architecture.md#services). */
 function onPath(name: string): string | null {
   return Bun.which(name) ?? null;
 }
 
 /**
  * A named tunnel's config: the existing `tunnel.yaml`, or a new one from the flags and the current
- * context. `--project` and `--endpoint` may not contradict a persisted tunnel (DESIGN §3: its
+ * context. `--project` and `--endpoint` may not contradict a persisted tunnel (docs/architecture.md#services: its
  * project is the one in its YAML).
  */
 async function namedConfig(name: string, args: { endpoint?: string | undefined; label?: string | undefined; project?: string | undefined; session?: string | undefined; health?: string | undefined }): Promise<{ config: TunnelConfig; created: boolean }> {

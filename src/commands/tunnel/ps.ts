@@ -57,7 +57,7 @@ export const ps = defineCommand({
       }
     }
     // A corrupt run.json is listed ("unknown") with the others, then reported: exit 65 naming the
-    // file (DESIGN §5), not a silent row nobody can explain.
+    // file (docs/architecture.md#local-state), not a silent row nobody can explain.
     const broken = entries.find((e) => e.runError !== undefined);
     if (broken?.runError) throw broken.runError;
   },

@@ -3,7 +3,7 @@
  * `tunnel.yaml` and runs the tunnel in the foreground until SIGTERM, logging JSON lines to the
  * tunnel's log. Under systemd it speaks `sd_notify` (READY=1 at verified ready, STATUS=,
  * STOPPING=1, WATCHDOG=1 while the data plane answers). Exit 0 on a clean stop, non-zero on a
- * fatal error so the manager restarts it (DESIGN §4 codes).
+ * fatal error so the manager restarts it (README.md#exit-codes).
  */
 import { defineCommand } from "citty";
 import { Rejected } from "../../errors.ts";

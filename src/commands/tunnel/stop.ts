@@ -32,7 +32,7 @@ async function waitForExit(pid: number, startTime: string | null, budgetMs: numb
 }
 
 /**
- * `tunnel stop` is one verb (DESIGN §3): an installed service is stopped through its manager (so
+ * `tunnel stop` is one verb (docs/architecture.md#daemons): an installed service is stopped through its manager (so
  * it stays stopped: a clean exit is not restarted), a background daemon by signal.
  */
 export const stop = defineCommand({
@@ -79,7 +79,7 @@ export const stop = defineCommand({
     const disableError = final?.pid === run?.pid ? (final?.disableError ?? null) : null;
     const disableCmd = `tunnel disable --id ${final?.tunnelId ?? "<id>"}${final?.project ? ` --project ${final.project}` : ""}`;
     const notDisabledMessage = `tunnel ${name}'s process stopped, but the tunnel could not be disabled: its advertisement may still be up (${disableError?.message ?? ""})`;
-    // The exit says why (DESIGN §4): a lost login is 77, anything else the control plane's 69.
+    // The exit says why (README.md#exit-codes): a lost login is 77, anything else the control plane's 69.
     const notDisabled = !disableError
       ? undefined
       : disableError.exit === Exit.noAuth

@@ -1,6 +1,6 @@
 /**
  * datumctl's command line as Cobra/pflag parse it, for the commands the double implements
- * (datumctl-contract §2.1): `auth get-token [--session S] [-o FORMAT]` plus the global
+ * (docs/wire-facts.md#credentials-helper): `auth get-token [--session S] [-o FORMAT]` plus the global
  * `--error-format` and the hidden `-v`. Pure; `main.ts` acts on the result.
  *
  * pflag rules reproduced: `--flag value`, `--flag=value`, `-o value`, `-ovalue`, `-o=value`; a

@@ -1,5 +1,5 @@
 /**
- * The double's call log, `$DATUMCTL_DOUBLE_LOG` (datumctl-contract §6.4): one JSON line per
+ * The double's call log, `$DATUMCTL_DOUBLE_LOG` (docs/architecture.md#datumctl-double): one JSON line per
  * finished call. A call in progress is also visible as `<log>.inflight/<pid>.json`, written when
  * it starts and removed when it ends; one the plugin killed (SIGKILL cannot be caught) stays there,
  * which is how tests find the PID of a helper that hung.
@@ -7,7 +7,7 @@
 import { appendFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-/** The environment subset of §6.4; `null` when unset. */
+/** The environment subset of docs/architecture.md#datumctl-double; `null` when unset. */
 export const LOGGED_ENV = [
   "DATUM_SESSION",
   "DATUM_PROJECT",

@@ -1,6 +1,6 @@
 /**
  * Real datumctl files for tests and the local Datum, so the plugin's config reading is exercised
- * against the same bytes datumctl would leave behind (datumctl-contract §3.2, §6.2):
+ * against the same bytes datumctl would leave behind (docs/wire-facts.md#datumctl-config, docs/architecture.md#datumctl-double):
  * `~/.datumctl/config` (YAML, `datumctl.config.datum.net/v1beta1`) and a service account's key file
  * `<UserConfigDir>/datumctl/service-accounts/<hex sha256(user-key)>.pem`.
  */

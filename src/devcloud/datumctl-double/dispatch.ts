@@ -1,15 +1,15 @@
 /**
- * Dispatcher mode of the datumctl double (datumctl-contract §6.1 item 3): `datumctl <name> <args…>`
- * runs a plugin the way datumctl v0.18.0 does (§1.1–§1.4).
+ * Dispatcher mode of the datumctl double (docs/architecture.md#datumctl-double): `datumctl <name> <args…>`
+ * runs a plugin the way datumctl v0.18.0 does (docs/wire-facts.md#datumctl, #plugin-environment).
  *
- * - Lookup (§1.1): the managed directory (`$DATUMCTL_PLUGINS_DIR`, default `~/.datumctl/plugins`):
+ * - Lookup (docs/wire-facts.md#datumctl): the managed directory (`$DATUMCTL_PLUGINS_DIR`, default `~/.datumctl/plugins`):
  *   `<name>`, then the legacy `datumctl-<name>`, regular files only; then `datumctl-<name>` and
  *   `milo-<name>` on `PATH`. Not found: not a plugin call; the double's own commands answer.
- * - Trust (§1.2): a managed binary must match its `plugins.json` sha256 (a legacy unrecorded
+ * - Trust (docs/wire-facts.md#datumctl): a managed binary must match its `plugins.json` sha256 (a legacy unrecorded
  *   `datumctl-<name>` runs unchecked); a PATH binary runs only when `DATUMCTL_TRUSTED_PLUGINS`
  *   names it or `plugins.json` `trusted.<name>` records its resolved path and current hash. Refusals
  *   print datumctl's exact messages and exit 1.
- * - ForwardPlugin: argv after the name verbatim, the six `DATUM_*` variables of §1.4 computed from
+ * - ForwardPlugin: argv after the name verbatim, the six `DATUM_*` variables of docs/wire-facts.md#plugin-environment computed from
  *   the double's state by the real rules, laid over the inherited environment; the plugin's exit
  *   code (or its fatal signal) is ours.
  * - ForwardHelp: any `-h`/`--help` after the name: the same run with the plain inherited
@@ -21,7 +21,7 @@
  * to the double are passed on, except SIGINT/SIGQUIT/SIGHUP while stdin is a terminal: those come
  * from the terminal to the whole foreground process group, so the plugin already has them (passing
  * them on would deliver a Ctrl+C twice). Dispatches are not written to the call log, which records
- * the plugin's own calls (§6.4).
+ * the plugin's own calls (docs/architecture.md#datumctl-double).
  */
 import { createHash } from "node:crypto";
 import { readFileSync, realpathSync, statSync } from "node:fs";
@@ -30,7 +30,7 @@ import { basename, join, resolve } from "node:path";
 import { isatty } from "node:tty";
 import { parseDoubleState, type DoubleState } from "./state.ts";
 
-/** datumctl's built-ins and reserved names always win over a plugin of the same name (§1.1). */
+/** datumctl's built-ins and reserved names always win over a plugin of the same name (docs/wire-facts.md#datumctl). */
 const BUILT_IN = new Set(["auth", "api", "login", "logout", "plugin", "version", "help", "completion", "__complete", "__completeNoDesc"]);
 
 /** Variables only the double's wrapper uses; never handed to a plugin. */
@@ -59,7 +59,7 @@ function isFile(path: string): boolean {
   }
 }
 
-/** §1.1: managed `<name>`, managed `datumctl-<name>`, then `datumctl-<name>` / `milo-<name>` on PATH. */
+/** docs/wire-facts.md#datumctl: managed `<name>`, managed `datumctl-<name>`, then `datumctl-<name>` / `milo-<name>` on PATH. */
 export function findPlugin(name: string, env: Env): FoundPlugin | undefined {
   const windows = process.platform === "win32";
   const dir = pluginsDir(env);
@@ -124,7 +124,7 @@ export function managedIntegrityError(name: string, plugin: FoundPlugin, env: En
   return undefined;
 }
 
-/** §1.2 trust of a PATH plugin: `DATUMCTL_TRUSTED_PLUGINS`, or a `trusted.<name>` record of path and hash. */
+/** docs/wire-facts.md#datumctl trust of a PATH plugin: `DATUMCTL_TRUSTED_PLUGINS`, or a `trusted.<name>` record of path and hash. */
 export function isTrusted(name: string, plugin: FoundPlugin, env: Env): boolean {
   const names = (env.DATUMCTL_TRUSTED_PLUGINS ?? "").split(",").map((n) => n.trim());
   if (names.includes(name)) return true;
@@ -137,7 +137,7 @@ export function isTrusted(name: string, plugin: FoundPlugin, env: Env): boolean 
   }
 }
 
-/** The three-line refusal of an untrusted PATH plugin (§1.2), as datumctl's root command prints it. */
+/** The three-line refusal of an untrusted PATH plugin (docs/wire-facts.md#datumctl), as datumctl's root command prints it. */
 export function untrustedMessage(name: string, plugin: FoundPlugin): string {
   return (
     `error: '${plugin.name}' is an unmanaged plugin that has not been trusted.\n` +
@@ -168,7 +168,7 @@ export function selfPath(env: Env): string {
 }
 
 /**
- * The six variables of §1.4 from the double's state, by datumctl v0.18.0's rules:
+ * The six variables of docs/wire-facts.md#plugin-environment from the double's state, by datumctl v0.18.0's rules:
  * - scope: `DATUM_PROJECT` / `DATUM_ORGANIZATION` from the environment, else the current context;
  *   a project context gives the project only (`DATUM_ORG=""`), an org context the org only; both
  *   variables set, or an unreadable config, is a scope error and both are `""`;

@@ -1,9 +1,9 @@
 /**
- * The datumctl test double's command line (datumctl-contract §6): `datumctl auth get-token
+ * The datumctl test double's command line (docs/architecture.md#datumctl-double): `datumctl auth get-token
  * [--session S] [-o token|client.authentication.k8s.io/v1] [--error-format human|json|yaml]` with
  * datumctl v0.18.0's exact outputs, errors and exit codes, driven by the state file
  * `$DATUMCTL_DOUBLE_STATE` (re-read on every call) and logging every call to `$DATUMCTL_DOUBLE_LOG`;
- * and dispatcher mode, `datumctl <plugin> <args…>` (§6.1 item 3, `dispatch.ts`).
+ * and dispatcher mode, `datumctl <plugin> <args…>` (docs/architecture.md#datumctl-double, `dispatch.ts`).
  *
  * `main.ts` runs it from source; a compiled executable runs it as its hidden `dev datumctl`
  * subcommand. It is a development tool: the product never imports it.
@@ -35,7 +35,7 @@ function readState(path: string): DoubleState {
 }
 
 function expirationTimestamp(stored: StoredToken, nowSec: number): string {
-  // A token without expiry gets now + 5 minutes (§2.2).
+  // A token without expiry gets now + 5 minutes (docs/wire-facts.md#credentials-helper).
   const exp = stored.exp ?? nowSec + 300;
   return new Date(exp * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
 }
@@ -45,9 +45,9 @@ function expirationTimestamp(stored: StoredToken, nowSec: number): string {
  * with its code; never returns.
  */
 export async function runDatumctlDouble(argv: readonly string[]): Promise<never> {
-  // A plugin invocation never reaches datumctl's own commands (§1.3); dispatchPlugin exits when it is one.
+  // A plugin invocation never reaches datumctl's own commands (docs/wire-facts.md#datumctl); dispatchPlugin exits when it is one.
   await dispatchPlugin(argv);
-  // `version --client -o json` (§6.1 item 2): kubectl-shaped, as the real command prints it. Not a
+  // `version --client -o json` (docs/architecture.md#datumctl-double): kubectl-shaped, as the real command prints it. Not a
   // credentials call, so it is not in the call log.
   if (argv[0] === "version") {
     process.stdout.write(`${JSON.stringify({ clientVersion: { gitVersion: DOUBLE_VERSION, platform: `${process.platform}/${process.arch}` } })}\n`);
@@ -96,7 +96,7 @@ export async function runDatumctlDouble(argv: readonly string[]): Promise<never>
     return finish(1, "", prefix + renderFailure(failure, format));
   }
 
-  // datumctl's main turns SIGINT/SIGTERM into "\nAborted." and exit 130 (§2.5, §5).
+  // datumctl's main turns SIGINT/SIGTERM into "\nAborted." and exit 130 (docs/wire-facts.md#get-token-failures, #output-conventions).
   const onInterrupt = () => finish(130, "", "\nAborted.\n");
   process.on("SIGINT", onInterrupt);
   process.on("SIGTERM", onInterrupt);
@@ -129,7 +129,7 @@ export async function runDatumctlDouble(argv: readonly string[]): Promise<never>
   const output = args.output ?? "token";
   if (output !== "token" && output !== EXEC_CREDENTIAL) return fail(failures.badOutput(output), format);
 
-  // Which credentials (§2.3): the named session's user-key, else the keyring's active user.
+  // Which credentials (docs/wire-facts.md#credentials-helper): the named session's user-key, else the keyring's active user.
   let sessionName: string;
   let session: SessionState;
   const requested = args.session?.trim() ? args.session : undefined;

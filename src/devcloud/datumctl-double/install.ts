@@ -185,7 +185,7 @@ export function installDatumctlDouble(dir: string, options: InstallDatumctlDoubl
   const statePath = join(dir, "datumctl-double.state.json");
   const logPath = join(dir, "datumctl-double.calls.jsonl");
 
-  // The keyring's api_hostname, what dispatcher mode hands a plugin as DATUM_API_HOST (§1.4). datumctl
+  // The keyring's api_hostname, what dispatcher mode hands a plugin as DATUM_API_HOST (docs/wire-facts.md#plugin-environment). datumctl
   // stores a bare host, which a plugin reads as https; a local Datum serving plain http (`server`
   // `http://…`) keeps its scheme here, or no plugin dispatched by the double could reach it.
   const keyringApiHost = options.server?.startsWith("http://") ? options.server : apiHost;

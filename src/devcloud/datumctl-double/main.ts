@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 /**
- * A faithful datumctl test double (datumctl-contract §6), run from source: `datumctl auth get-token
+ * A faithful datumctl test double (docs/architecture.md#datumctl-double), run from source: `datumctl auth get-token
  * …` with datumctl v0.18.0's exact outputs, errors and exit codes, and dispatcher mode
  * (`datumctl connect …`). The command line is in `double.ts`.
  *

@@ -1,5 +1,5 @@
 /**
- * datumctl's `auth get-token` failures, word for word (datumctl-contract §2.5), and its error
+ * datumctl's `auth get-token` failures, word for word (docs/wire-facts.md#get-token-failures), and its error
  * printer: `error: <message>`, then the hint line for user errors, in human format; one envelope
  * line `{"error":{...}}` with `--error-format json`; the same structure as YAML with `yaml`.
  *

@@ -1,5 +1,5 @@
 /**
- * The datumctl test double's state file, `$DATUMCTL_DOUBLE_STATE` (datumctl-contract §6.2): JSON,
+ * The datumctl test double's state file, `$DATUMCTL_DOUBLE_STATE` (docs/architecture.md#datumctl-double): JSON,
  * re-read on every call so tests change behaviour between calls by rewriting it.
  *
  * Schemas are strict: a typo in a test's state (`"mdoe"`) must fail loudly, not silently fall back
@@ -11,7 +11,7 @@ import * as v from "valibot";
 export const TOKEN_MODES = ["sticky", "always-new", "fixed", "opaque"] as const;
 export type TokenMode = (typeof TOKEN_MODES)[number];
 
-/** Failure modes of §6.3 the double itself simulates (the helper-unset/missing ones are harness setups). */
+/** Failure modes of docs/architecture.md#datumctl-double the double itself simulates (the helper-unset/missing ones are harness setups). */
 export const FAIL_MODES = [
   "no-session",
   "no-user-key",
@@ -68,7 +68,7 @@ export type SessionState = v.InferOutput<typeof SessionState>;
 export type SessionStateInput = v.InferInput<typeof SessionState>;
 
 export const DoubleState = v.strictObject({
-  /** The keyring's `active_user` pointer: what `get-token` without `--session` uses (§2.3). */
+  /** The keyring's `active_user` pointer: what `get-token` without `--session` uses (docs/wire-facts.md#credentials-helper). */
   keyringActiveUser: v.nullish(v.string()),
   activeSession: v.nullish(v.string()),
   currentContext: v.nullish(

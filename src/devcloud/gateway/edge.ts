@@ -1,5 +1,5 @@
 /**
- * The dev cloud's edge (upstream-runtime §K.3.1, standing in for Envoy): plain HTTP/1.1 on
+ * The dev cloud's edge (docs/architecture.md#local-datum, standing in for Envoy): plain HTTP/1.1 on
  * loopback, routed by `Host`. Unknown host → 404; offline tunnel → 503 `Tunnel not online`;
  * online → a CONNECT tunnel through the gateway to the route's target, into which the client's
  * bytes go unchanged — the head already read, then the connection piped both ways — so

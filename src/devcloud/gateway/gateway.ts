@@ -1,5 +1,5 @@
 /**
- * The dev cloud's gateway (upstream-runtime §E.7, §K.3.2): a real iroh endpoint that dials a
+ * The dev cloud's gateway (docs/wire-facts.md#gateway): a real iroh endpoint that dials a
  * device by endpoint id and addresses with ALPN `iroh-http-proxy/1`, keeps one pooled connection
  * per endpoint id (re-dialled once closed) and opens one bi-stream per request. On each stream it
  * sends the production `CONNECT host:port` (or, for older gateways' origin mode, an absolute-form
@@ -16,7 +16,7 @@ import { firstLine } from "../../dataplane/upstream.ts";
 
 /**
  * How long a dial may take before the device counts as unreachable. iroh itself gives up only
- * after 30 s and cannot be cancelled (iroh-js defect 5); the gateway answers 504 sooner.
+ * after 30 s and cannot be cancelled (iroh-js defect 5, docs/architecture.md#iroh-js-constraints); the gateway answers 504 sooner.
  */
 export const DEVICE_DIAL_TIMEOUT_MS = 10_000;
 /** How long a CONNECT on a pooled connection may wait for its answer before the connection counts as stale. */

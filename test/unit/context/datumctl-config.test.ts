@@ -14,7 +14,7 @@ import { Malformed } from "../../../src/errors.ts";
 const root = process.env.DATUM_CONNECT_TEST_ROOT as string;
 const scratch = () => mkdtempSync(join(root, "dcfg-"));
 
-/** The §3.2 example, with fields we do not model (they must be ignored, not rejected). */
+/** datumctl's config example (docs/wire-facts.md#datumctl-config), with fields we do not model (they must be ignored, not rejected). */
 const FULL = `apiVersion: datumctl.config.datum.net/v1beta1
 kind: DatumctlConfig
 sessions:

@@ -273,7 +273,7 @@ function crdFor(object: { apiVersion?: unknown; kind?: unknown }): OpenApiSchema
 
 type KindName = keyof typeof SchemaOf;
 
-// ---------- samples: exactly what the agent sends (upstream-runtime §B) ----------
+// ---------- samples: exactly what the agent sends (docs/wire-facts.md#kinds) ----------
 
 const ID = "9f".repeat(32);
 

@@ -135,7 +135,7 @@ describe("classifyFailure", () => {
   });
 });
 
-// The quota admission's 403s (upstream-runtime §C.8, §L.5), in milo's words.
+// The quota admission's 403s (docs/wire-facts.md#quota-and-retries), in milo's words.
 const FORBIDDEN = 'httpproxies.networking.datumapis.com "tunnel-jw8vf" is forbidden: ';
 const QUOTA_CHECK_ERROR = `${FORBIDDEN}Something went wrong while checking your quota for this request. Please try again — if this keeps happening, contact support.`;
 const QUOTA_CLEANUP = `${FORBIDDEN}We're still cleaning up from a previous attempt to create this resource. Please try again in a few seconds.`;

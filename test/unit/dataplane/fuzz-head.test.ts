@@ -65,7 +65,7 @@ const ALLOW: readonly AllowEntry[] = [
 ];
 
 /**
- * Written without `normalizeHost`: the spellings §E.4 equates, case-insensitively, with at most
+ * Written without `normalizeHost`: the spellings docs/wire-facts.md#allow-list equates, case-insensitively, with at most
  * one `http://`/`https://` prefix left over. Nothing else may be allowed.
  */
 function oracleAllows(host: string, port: number): boolean {

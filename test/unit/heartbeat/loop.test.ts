@@ -1,5 +1,5 @@
 /**
- * The heartbeat loop (upstream-runtime §D.3) against the real in-process local control plane: a
+ * The heartbeat loop (docs/wire-facts.md#heartbeat) against the real in-process local control plane: a
  * Connector made by `TunnelService.create` (so the operator emulation gives it a Lease), a real
  * `ControlPlaneClient`, and a fake clock whose `sleep` returns at once, records the delay and ends
  * the run after N sleeps. What went over the wire is read from the local Datum's request log.

@@ -1,4 +1,4 @@
-// The heartbeat's timing (upstream-runtime §D.3): pure functions of (duration, attempt, random).
+// The heartbeat's timing (docs/wire-facts.md#heartbeat): pure functions of (duration, attempt, random).
 import { describe, expect, test } from "bun:test";
 import {
   DEFAULT_LEASE_DURATION_S,

@@ -1,4 +1,4 @@
-// Every user-facing line of `tunnel listen` (upstream-runtime §C.9, §C.10, §H.2–H.3), exact strings.
+// Every user-facing line of `tunnel listen` (docs/wire-facts.md#setup-progress, #verify, #cli-lines, #json-events), exact strings.
 import { describe, expect, test } from "bun:test";
 import {
   originUnverifiedLine,

@@ -1,4 +1,4 @@
-// The three `tunnel listen` reporters over one setup, with collecting writers (upstream-runtime §C.9–C.10, §H.2–H.3).
+// The three `tunnel listen` reporters over one setup, with collecting writers (docs/wire-facts.md#setup-progress, #verify, #cli-lines, #json-events).
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { JsonReporter, type ListenReporter, PlainReporter, TtyReporter } from "../../../src/listen/reporter.ts";
 import { readyLine } from "../../../src/listen/lines.ts";

@@ -1,5 +1,5 @@
 /**
- * The platform's rules for a tunnel endpoint (upstream-runtime §L.2), one row per case: what is
+ * The platform's rules for a tunnel endpoint (docs/wire-facts.md#platform-validation), one row per case: what is
  * accepted (and how it is split), and what is refused with which words and hint.
  */
 import { describe, expect, test } from "bun:test";

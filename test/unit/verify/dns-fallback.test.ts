@@ -1,4 +1,4 @@
-// The DNS fallback of the public-URL probe (upstream-runtime §C.10 step 4); `*.localhost` needs no DNS (RFC 6761).
+// The DNS fallback of the public-URL probe (docs/wire-facts.md#verify); `*.localhost` needs no DNS (RFC 6761).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { fallbackGet, getPinned, isLocalhostName, registrableDomain } from "../../../src/verify/dns-fallback.ts";
 

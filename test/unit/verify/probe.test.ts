@@ -1,4 +1,4 @@
-// "Is it up yet?" probes (upstream-runtime §C.10) with scripted GETs and a fake clock: nothing sleeps.
+// "Is it up yet?" probes (docs/wire-facts.md#verify) with scripted GETs and a fake clock: nothing sleeps.
 import { describe, expect, test } from "bun:test";
 import {
   classifyProbeError,
