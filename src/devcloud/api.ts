@@ -1,7 +1,8 @@
 /**
  * The local Datum's HTTP API: project control planes under
- * `/apis/resourcemanager.miloapis.com/v1alpha1/projects/{project}/control-plane` (upstream-runtime
- * docs/wire-facts.md#control-plane, docs/architecture.md#local-datum) plus the `/_dev/` admin API. A plain `(Request) => Promise<Response>`, so it runs in
+ * `/apis/resourcemanager.miloapis.com/v1alpha1/projects/{project}/control-plane`
+ * (docs/wire-facts.md#control-plane, docs/architecture.md#local-datum) plus the `/_dev/` admin
+ * API. A plain `(Request) => Promise<Response>`, so it runs in
  * `Bun.serve` and in tests alike. Every control-plane request goes through fault injection, then
  * bearer authentication, then the store, and is recorded in the request log.
  */

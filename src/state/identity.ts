@@ -1,7 +1,7 @@
 /**
- * The device identity of one slot: a 32-byte ed25519 secret in `<dir>/listen_key` (upstream-runtime
- * docs/wire-facts.md#local-files), and the endpoint id derived from it — the iroh public key as 64 lowercase hex, the value
- * every Connector lookup selects on.
+ * The device identity of one slot: a 32-byte ed25519 secret in `<dir>/listen_key`
+ * (docs/wire-facts.md#local-files), and the endpoint id derived from it — the iroh public key as
+ * 64 lowercase hex, the value every Connector lookup selects on.
  *
  * The key is created once and never replaced: a different key means a different Connector and a
  * different DNS record, so an existing key (even one written by another process a moment ago) always
