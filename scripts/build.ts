@@ -127,9 +127,10 @@ function fileLine(path: string): string | null {
 }
 
 /**
- * Run the machine's own executable the way datumctl's install probe does (docs/wire-facts.md#plugin-manifest): a temp copy
- * named `datumctl-plugin-verify-*`, only PATH/HOME/TMPDIR, 5 s. Also `version`, which must name
- * the defined version and commit. Throws on any mismatch.
+ * Run the machine's own executable the way datumctl's install probe does
+ * (docs/wire-facts.md#plugin-manifest): a temp copy named `datumctl-plugin-verify-*`, only
+ * PATH/HOME/TMPDIR, 5 s. Also `version`, which must name the defined version and commit. Throws on any
+ * mismatch.
  */
 function smokeRun(executable: string, version: string, commit: string): void {
   const dir = mkdtempSync(join(tmpdir(), "datumctl-connect-smoke-"));

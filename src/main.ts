@@ -1,7 +1,7 @@
 /**
  * Our own entry around citty's `runCommand`: citty's `runMain` ends every failure
- * with exit 1, and we need our own codes (README.md#exit-codes). This file resolves the command, rejects unknown
- * flags (citty's parser is lenient), answers `--help`, runs the command and renders any failure
+ * with exit 1, and we need our own codes (README.md#exit-codes). This file resolves the command, rejects
+ * unknown flags (citty's parser is lenient), answers `--help`, runs the command and renders any failure
  * through the pure `describeFailure`.
  */
 import { renderUsage, runCommand, type ArgsDef, type CommandDef } from "citty";

@@ -1,8 +1,8 @@
 /**
- * The heartbeat worker (docs/architecture.md#threads): patches the Connector's connectionDetails when they change and
- * renews its Lease, for the one project this process serves (docs/wire-facts.md#heartbeat). It never holds
- * the secret key and never runs the credentials helper: tokens arrive as messages, and a 401 is
- * reported back so the main thread refreshes once.
+ * The heartbeat worker (docs/architecture.md#threads): patches the Connector's connectionDetails when
+ * they change and renews its Lease, for the one project this process serves
+ * (docs/wire-facts.md#heartbeat). It never holds the secret key and never runs the credentials helper:
+ * tokens arrive as messages, and a 401 is reported back so the main thread refreshes once.
  */
 import type { TokenProvider } from "../src/controlplane/client.ts";
 import { ControlPlaneClient } from "../src/controlplane/client.ts";

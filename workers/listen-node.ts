@@ -3,10 +3,10 @@
  * allow-list and the byte counters. Payload bytes never leave this thread; main gets addresses,
  * counters and logs as messages (workers/messages.ts).
  *
- * iroh-js constraints honoured here (docs/architecture.md#iroh-js-constraints): the endpoint stays referenced until the
- * thread exits (defect 2, `liveEndpoints`); no `watch*` call ever (defect 1: the address is polled);
- * one write at a time per stream (defect 3, `IrohByteStream`); shutdown happens from inside
- * (defect 4): stop accepting, `ep.close()`, let pending work settle, post `stopped`, exit 0 — a
+ * iroh-js constraints honoured here (docs/architecture.md#iroh-js-constraints): the endpoint stays
+ * referenced until the thread exits (defect 2, `liveEndpoints`); no `watch*` call ever (defect 1: the
+ * address is polled); one write at a time per stream (defect 3, `IrohByteStream`); shutdown happens from
+ * inside (defect 4): stop accepting, `ep.close()`, let pending work settle, post `stopped`, exit 0 — a
  * worker terminated from outside would leave its UDP sockets bound.
  */
 import type { Connection, Endpoint, Incoming } from "@number0/iroh";
@@ -210,7 +210,8 @@ function sleep(ms: number): Promise<void> {
 /**
  * Stop accepting, close the endpoint, end origin connections, then let every task holding an iroh
  * call settle (≤ WORKER_SETTLE_MS): exiting with NAPI calls in flight either leaks the endpoint's
- * sockets or crashes Bun when those calls complete into the vanished thread (iroh-js defect 4, docs/architecture.md#iroh-js-constraints).
+ * sockets or crashes Bun when those calls complete into the vanished thread (iroh-js defect 4,
+ * docs/architecture.md#iroh-js-constraints).
  */
 async function closeEverything(): Promise<void> {
   shuttingDown = true;

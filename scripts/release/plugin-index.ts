@@ -1,9 +1,9 @@
 /**
- * `plugins/connect.yaml`: our entry for a datumctl plugin catalog (docs/wire-facts.md#release-archives), a single
- * `kind: Plugin` document as the official catalog's `plugins/<name>.yaml` files are. One platform per
- * archive datumctl can select (`os`/`arch` labels with Go's names); the musl archive has no selector
- * datumctl could match (it has no libc label), so it is left out. URIs must be https, or datumctl
- * rejects the whole catalog.
+ * `plugins/connect.yaml`: our entry for a datumctl plugin catalog (docs/wire-facts.md#release-archives),
+ * a single `kind: Plugin` document as the official catalog's `plugins/<name>.yaml` files are. One
+ * platform per archive datumctl can select (`os`/`arch` labels with Go's names); the musl archive has no
+ * selector datumctl could match (it has no libc label), so it is left out. URIs must be https, or
+ * datumctl rejects the whole catalog.
  */
 import type { PluginManifest } from "../../src/manifest.ts";
 

@@ -1,12 +1,13 @@
 /**
- * The release targets (docs/architecture.md#distribution): one `bun build --compile` executable each, named and labelled
- * the way datumctl installs plugins (docs/wire-facts.md#release-archives): archive `datumctl-connect_<OS>_<arch>`
- * with goreleaser's OS/arch words, catalog selectors with Go's GOOS/GOARCH.
+ * The release targets (docs/architecture.md#distribution): one `bun build --compile` executable each,
+ * named and labelled the way datumctl installs plugins (docs/wire-facts.md#release-archives): archive
+ * `datumctl-connect_<OS>_<arch>` with goreleaser's OS/arch words, catalog selectors with Go's
+ * GOOS/GOARCH.
  *
  * `iroh` is the `@number0/iroh-<suffix>` package whose native module the target embeds. @number0/iroh
- * 1.1.0 publishes only linux-x64 (glibc and musl) and darwin-arm64 (docs/architecture.md#distribution; the other
- * packages its `optionalDependencies` name answer 404 on npm), so the rest ship without the data
- * plane: `tunnel listen` exits 69 there, everything else works. When a package appears, setting
+ * 1.1.0 publishes only linux-x64 (glibc and musl) and darwin-arm64 (docs/architecture.md#distribution;
+ * the other packages its `optionalDependencies` name answer 404 on npm), so the rest ship without the
+ * data plane: `tunnel listen` exits 69 there, everything else works. When a package appears, setting
  * `iroh` here is all it takes.
  */
 import { closeSync, openSync, readSync } from "node:fs";

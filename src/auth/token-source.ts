@@ -11,12 +11,12 @@
  *   across sources in the process).
  *
  * The schedule follows datumctl's real behaviour: it returns the **same** token until fewer than
- * 10 s of validity remain (docs/wire-facts.md#token-refresh) and a refresh cannot be forced. So we refresh at `exp − 60 s`;
- * when that hands back the same token, that is success and the next attempt is at `exp − 9 s`,
- * when datumctl is sure to mint a new one. A token without `exp` is re-checked hourly. Whenever the
- * natural time is already past (a helper that keeps returning an expiring or expired token) the
- * next attempt waits a jittered backoff instead: at most one helper call per schedule step, never
- * a spin. Failures back off 1 s → 60 s.
+ * 10 s of validity remain (docs/wire-facts.md#token-refresh) and a refresh cannot be forced. So we
+ * refresh at `exp − 60 s`; when that hands back the same token, that is success and the next attempt is
+ * at `exp − 9 s`, when datumctl is sure to mint a new one. A token without `exp` is re-checked hourly.
+ * Whenever the natural time is already past (a helper that keeps returning an expiring or expired token)
+ * the next attempt waits a jittered backoff instead: at most one helper call per schedule step, never a
+ * spin. Failures back off 1 s → 60 s.
  *
  * Time and randomness are injected (`Clock`, `random`) so the schedule is tested without sleeping.
  * Events and errors never carry the token.

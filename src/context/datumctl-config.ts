@@ -1,7 +1,7 @@
 /**
  * datumctl's own configuration, `~/.datumctl/config` (docs/wire-facts.md#datumctl-config): sessions, contexts,
- * the current context and the active session. We only read it, never write it (docs/wire-facts.md#output-conventions: stay out of
- * datumctl's directories).
+ * the current context and the active session. We only read it, never write it
+ * (docs/wire-facts.md#output-conventions: stay out of datumctl's directories).
  *
  * Every object is a `looseObject`: datumctl adds fields between releases and we must not break
  * on them. Only the fields we read are modelled, and they are `nullish` because Go's YAML writer

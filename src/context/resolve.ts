@@ -3,8 +3,9 @@
  * each came from (`tunnel status` shows the origins).
  *
  * Pure decisions over three inputs — our flags, the environment datumctl hands a plugin
- * (docs/wire-facts.md#plugin-environment) and `~/.datumctl/config` (docs/wire-facts.md#datumctl-config) — so every rule is a table row in
- * `test/unit/context/resolve.test.ts`. Orders (docs/wire-facts.md#control-plane, docs/wire-facts.md#datumctl-config):
+ * (docs/wire-facts.md#plugin-environment) and `~/.datumctl/config` (docs/wire-facts.md#datumctl-config) —
+ * so every rule is a table row in `test/unit/context/resolve.test.ts`. Orders
+ * (docs/wire-facts.md#control-plane, docs/wire-facts.md#datumctl-config):
  *
  * - project: `--project` > `DATUM_PROJECT` > the current context's `project-id`
  * - session: `--session` > `DATUM_SESSION` > the current context's `session` > `active-session`
@@ -178,9 +179,10 @@ export function resolveSession(input: ContextInput): Resolved<string> | undefine
 
 /**
  * `https://host[:port][/path]` from a bare host or a URL. A bare host gets `https://` (datumctl's
- * `DATUM_API_HOST` is `api.datum.net`, docs/wire-facts.md#plugin-environment); a scheme that is present is kept, because the local
- * Datum serves plain `http://127.0.0.1:PORT`. Trailing slashes go, so paths can be appended.
- * Returns `undefined` for anything that is not an http(s) URL without credentials, query or fragment.
+ * `DATUM_API_HOST` is `api.datum.net`, docs/wire-facts.md#plugin-environment); a scheme that is present
+ * is kept, because the local Datum serves plain `http://127.0.0.1:PORT`. Trailing slashes go, so paths
+ * can be appended. Returns `undefined` for anything that is not an http(s) URL without credentials, query
+ * or fragment.
  */
 export function normalizeApiBase(raw: string): string | undefined {
   const trimmed = raw.trim();
@@ -223,7 +225,8 @@ export function resolveApiBase(input: ContextInput, session: string | undefined)
     return { value, origin: { source: "session-endpoint", detail: `session "${session}" endpoint.server` } };
   }
   const apiEnv = nonEmpty(input.env.DATUM_API_ENV);
-  // Exactly `staging` selects staging; any other value, or none, is production (docs/wire-facts.md#control-plane).
+  // Exactly `staging` selects staging; any other value, or none, is production
+  // (docs/wire-facts.md#control-plane).
   if (apiEnv === "staging") return { value: STAGING_API, origin: { source: "api-env", detail: "DATUM_API_ENV=staging" } };
   if (apiEnv) return { value: PRODUCTION_API, origin: { source: "api-env", detail: `DATUM_API_ENV=${apiEnv}` } };
   return { value: PRODUCTION_API, origin: { source: "default", detail: "production default" } };

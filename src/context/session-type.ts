@@ -5,9 +5,9 @@
  * and interactive logins write nothing there. The probe reads no secrets (only whether the file
  * exists) and never touches the keyring, so it cannot raise a macOS Keychain prompt.
  *
- * Caveats the callers must respect (docs/wire-facts.md#session-type): sessions created before datumctl v0.13.2 kept the
- * key inline and probe as "interactive"; the PEM survives `logout`, so the session must also still
- * be in the config; and `UserConfigDir` must resolve as it did for datumctl (same `HOME` and
+ * Caveats the callers must respect (docs/wire-facts.md#session-type): sessions created before datumctl
+ * v0.13.2 kept the key inline and probe as "interactive"; the PEM survives `logout`, so the session must
+ * also still be in the config; and `UserConfigDir` must resolve as it did for datumctl (same `HOME` and
  * `XDG_CONFIG_HOME`). Anything we cannot decide is "unknown", which callers treat conservatively
  * (`install --system` refuses it with exit 78).
  */

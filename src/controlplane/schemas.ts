@@ -1,5 +1,6 @@
 /**
- * Our own valibot schemas for the control-plane objects (docs/wire-facts.md#kinds; held against the platform's CRDs by test/unit/controlplane/crd-conformance.test.ts when they are present).
+ * Our own valibot schemas for the control-plane objects (docs/wire-facts.md#kinds; held against the
+ * platform's CRDs by test/unit/controlplane/crd-conformance.test.ts when they are present).
  *
  * Objects are `looseObject`s: the platform adds fields we do not model, and a merge-patch round trip
  * must never drop them. Constraints we rely on, or that the platform enforces on what we write

@@ -1,12 +1,13 @@
 /**
- * Turning a failed control-plane call into one of our errors (pure; docs/wire-facts.md#authorization, #quota-and-retries).
+ * Turning a failed control-plane call into one of our errors (pure; docs/wire-facts.md#authorization,
+ * #quota-and-retries).
  *
  * The client reports what happened to an attempt as a `Failure` (an HTTP status with its body, a
  * network error, or a per-attempt timeout); `classifyFailure` says whether that is worth another
  * attempt (a stale token, the operator's quota-check timeout, a transient outage) or final, and if
  * final, which `CliError` the user sees. Only 401 means "refresh the token": a 403 is RBAC or quota
- * and must never be treated as a login problem (docs/wire-facts.md#authorization). Of the quota admission's 403s only
- * exhaustion is final; the others ask to be tried again (`quotaAnswerOf`).
+ * and must never be treated as a login problem (docs/wire-facts.md#authorization). Of the quota
+ * admission's 403s only exhaustion is final; the others ask to be tried again (`quotaAnswerOf`).
  */
 import * as v from "valibot";
 import { type CliError, Malformed, NotAuthenticated, Rejected, Unreachable } from "../errors.ts";

@@ -1,9 +1,9 @@
 /**
  * The byte-stream seam between the proxy logic and its transports.
  *
- * The stream protocol (docs/wire-facts.md#stream-protocol) is written against `ByteStream`, so the same code serves an iroh
- * bi-stream in the worker and the gateway, and a TCP socket on the edge. `unshift` lets a head
- * parser hand back the bytes it read past the blank line, so "forward what arrived after the
+ * The stream protocol (docs/wire-facts.md#stream-protocol) is written against `ByteStream`, so the same
+ * code serves an iroh bi-stream in the worker and the gateway, and a TCP socket on the edge. `unshift`
+ * lets a head parser hand back the bytes it read past the blank line, so "forward what arrived after the
  * head first" is simply "keep reading".
  */
 import type { RecvStream, SendStream } from "@number0/iroh";

@@ -1,11 +1,11 @@
 /**
  * Byte buffers across the iroh-js boundary.
  *
- * iroh-js takes and returns plain `number[]` (a `Uint8Array` is rejected, docs/architecture.md#iroh-js-constraints). Converting
- * is the data plane's cost center: measured on the 2-core reference machine (Bun 1.4.5, 256 KiB):
- * `Array.from(u8)` 54 MiB/s, spread 61 MiB/s, a loop into a preallocated `new Array(n)`
- * 1.4 GiB/s; the other way `new Uint8Array(arr)` ~5 GiB/s. So: preallocated loop out,
- * typed-array constructor in. What remains is NAPI's per-element copy inside iroh-js itself
+ * iroh-js takes and returns plain `number[]` (a `Uint8Array` is rejected,
+ * docs/architecture.md#iroh-js-constraints). Converting is the data plane's cost center: measured on the
+ * 2-core reference machine (Bun 1.4.5, 256 KiB): `Array.from(u8)` 54 MiB/s, spread 61 MiB/s, a loop into
+ * a preallocated `new Array(n)` 1.4 GiB/s; the other way `new Uint8Array(arr)` ~5 GiB/s. So: preallocated
+ * loop out, typed-array constructor in. What remains is NAPI's per-element copy inside iroh-js itself
  * (~100 MiB/s per thread for number[] → Vec<u8>), which bounds a stream at ~55–65 MiB/s.
  */
 

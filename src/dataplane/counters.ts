@@ -99,8 +99,8 @@ export class Counters {
 }
 
 /**
- * Counters for an origin, trying the loopback spellings a gateway may have used (docs/wire-facts.md#counters: lookups try
- * `localhost` and `127.0.0.1` variants), summed.
+ * Counters for an origin, trying the loopback spellings a gateway may have used
+ * (docs/wire-facts.md#counters: lookups try `localhost` and `127.0.0.1` variants), summed.
  */
 export function countersFor(snapshot: CountersSnapshot, host: string, port: number): TargetCounters | undefined {
   const loopback = ["127.0.0.1", "localhost", "[::1]"];

@@ -3,8 +3,9 @@
  *
  * Exactly the upstream list: `connection`, `proxy-authenticate`, `proxy-authorization`, `te`,
  * `trailer`, `transfer-encoding`, and every header named in `Connection` except `upgrade`. The
- * `upgrade` header itself survives (only the websocket path acts on it, docs/wire-facts.md#stream-protocol). Dropping
- * `transfer-encoding` is why bodies on the stream are framed by FIN, never chunked (docs/wire-facts.md#stream-protocol).
+ * `upgrade` header itself survives (only the websocket path acts on it,
+ * docs/wire-facts.md#stream-protocol). Dropping `transfer-encoding` is why bodies on the stream are
+ * framed by FIN, never chunked (docs/wire-facts.md#stream-protocol).
  */
 import { headerTokens, type Header } from "./http-head.ts";
 

@@ -307,9 +307,10 @@ export function splitAuthority(authority: string, defaultPort?: number): { host:
 }
 
 /**
- * Classify a parsed request head (docs/wire-facts.md#stream-protocol). CONNECT targets may carry an `http://` or
- * `https://` prefix (gateways sometimes send the host with its scheme, docs/wire-facts.md#allow-list); it is removed here
- * and again by the allow-list, so both spellings reach the same decision.
+ * Classify a parsed request head (docs/wire-facts.md#stream-protocol). CONNECT targets may carry an
+ * `http://` or `https://` prefix (gateways sometimes send the host with its scheme,
+ * docs/wire-facts.md#allow-list); it is removed here and again by the allow-list, so both spellings reach
+ * the same decision.
  */
 export function classifyRequest(head: RequestHead): Classified {
   if (head.method === "CONNECT") {

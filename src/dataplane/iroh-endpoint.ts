@@ -25,8 +25,9 @@ export const MAX_STREAMS_PER_CONNECTION = 4096n;
 
 /**
  * Every endpoint stays referenced here until it is closed and released: a garbage-collected
- * `Endpoint` drops its driver and kills all its connections (iroh-js defect 2, docs/architecture.md#iroh-js-constraints). Measured: a
- * module-scope `const` alone is not enough once the code no longer uses it.
+ * `Endpoint` drops its driver and kills all its connections (iroh-js defect 2,
+ * docs/architecture.md#iroh-js-constraints). Measured: a module-scope `const` alone is not enough once
+ * the code no longer uses it.
  */
 export const liveEndpoints = new Set<Endpoint>();
 
@@ -111,9 +112,9 @@ export async function bindEndpoint(options: BindOptions): Promise<{ endpoint: En
 
 /**
  * Bind attempts for the ListenNode: the remembered port on both families (so a restart keeps
- * every address, docs/architecture.md#local-state), then that port on IPv4 only (no IPv6 here, or its port is taken),
- * then any port. Measured: `bindAddr` may be called once per family; the unset family binds a
- * random port.
+ * every address, docs/architecture.md#local-state), then that port on IPv4 only (no IPv6 here, or its
+ * port is taken), then any port. Measured: `bindAddr` may be called once per family; the unset family
+ * binds a random port.
  */
 export function listenBindAttempts(port: number | undefined): string[][] {
   if (!port) return [["0.0.0.0:0"]];

@@ -1,7 +1,8 @@
 /**
- * The data plane as the main thread sees it (docs/architecture.md#threads, #distribution): one small interface, implemented by
- * the ListenNode worker under a supervisor. Nothing here imports iroh statically, so commands that
- * never touch the data plane (and platforms without the native module) never load it.
+ * The data plane as the main thread sees it (docs/architecture.md#threads, #distribution): one small
+ * interface, implemented by the ListenNode worker under a supervisor. Nothing here imports iroh
+ * statically, so commands that never touch the data plane (and platforms without the native module) never
+ * load it.
  */
 import { Unreachable } from "../errors.ts";
 import { FromListenNode, type AllowListEntry, type DirectAddress, type ToListenNode } from "../../workers/messages.ts";
@@ -156,10 +157,10 @@ export interface LoadDataPlaneOptions extends ListenNodeOptions {
 }
 
 /**
- * The data plane for this platform, or `Unreachable` (exit 69) naming what is missing (docs/architecture.md#distribution).
- * The native module is probed here, on the main thread, so a missing or broken one fails with a
- * message instead of as a worker that dies before `ready`. Platforms outside the published set are
- * probed too: a native module that appears for them later simply works.
+ * The data plane for this platform, or `Unreachable` (exit 69) naming what is missing
+ * (docs/architecture.md#distribution). The native module is probed here, on the main thread, so a missing
+ * or broken one fails with a message instead of as a worker that dies before `ready`. Platforms outside
+ * the published set are probed too: a native module that appears for them later simply works.
  */
 export async function loadDataPlane(options: LoadDataPlaneOptions = {}): Promise<DataPlane> {
   const platform = `${options.platform ?? process.platform}-${options.arch ?? process.arch}`;

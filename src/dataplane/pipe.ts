@@ -1,8 +1,8 @@
 /**
- * Copy bytes between two `ByteStream`s in both directions until both have ended (docs/wire-facts.md#stream-protocol:
- * "copy both ways until both directions end"). The end of one direction is forwarded as the end
- * of the other (QUIC FIN ↔ TCP half-close); a failure in either aborts both, so a reset on one
- * side is never silently turned into a clean end on the other.
+ * Copy bytes between two `ByteStream`s in both directions until both have ended
+ * (docs/wire-facts.md#stream-protocol: "copy both ways until both directions end"). The end of one
+ * direction is forwarded as the end of the other (QUIC FIN ↔ TCP half-close); a failure in either aborts
+ * both, so a reset on one side is never silently turned into a clean end on the other.
  */
 import type { ByteSink, ByteSource, ByteStream } from "./byte-stream.ts";
 import { IROH_CHUNK } from "./bytes.ts";

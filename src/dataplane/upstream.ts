@@ -2,10 +2,10 @@
  * The device side of the stream protocol (docs/wire-facts.md#stream-protocol): one call per incoming
  * bi-stream. Parse the head (≤ 8192 bytes, ≤ 64 headers), classify, authorize against the
  * allow-list, then tunnel (CONNECT), forward one request (absolute form) or upgrade a websocket.
- * Every outcome is counted per target authority (docs/wire-facts.md#counters); a stream turned away before it names a
- * target (malformed, or its head not complete within the header-read timeout) is counted under a
- * reserved key. An allowed request is dialled at the allow-list entry's host, never at the
- * requested spelling.
+ * Every outcome is counted per target authority (docs/wire-facts.md#counters); a stream turned away
+ * before it names a target (malformed, or its head not complete within the header-read timeout) is
+ * counted under a reserved key. An allowed request is dialled at the allow-list entry's host, never at
+ * the requested spelling.
  */
 import type net from "node:net";
 import { HEADER_READ_TIMEOUT_MS, HEADER_TIMEOUT_ENV } from "../supervise/budgets.ts";

@@ -1,7 +1,7 @@
 /**
- * The whole local Datum (docs/architecture.md#local-datum) in one process: the control plane with its controllers, the
- * datumctl test double, and the edge and gateway that carry public traffic to a device over iroh.
- * `datumctl-connect dev cloud` runs this; tests and the demo start that command as a process.
+ * The whole local Datum (docs/architecture.md#local-datum) in one process: the control plane with its
+ * controllers, the datumctl test double, and the edge and gateway that carry public traffic to a device
+ * over iroh. `datumctl-connect dev cloud` runs this; tests and the demo start that command as a process.
  *
  * Everything binds loopback. The gateway needs iroh's native module; where it cannot load, the
  * control plane still runs and `env()` says so. Started again on the same `dir`, it is the same

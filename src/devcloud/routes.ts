@@ -1,9 +1,10 @@
 /**
- * The routing table the local edge and gateway consume (docs/architecture.md#local-datum, docs/wire-facts.md#production-path): for every
- * hostname an HTTPProxy was given, where its tunnel goes. `targetHost:targetPort` is what NSO puts
- * in Envoy's `tunnel.address`; `endpointId` is the Connector's `publicKey.id`; the addresses and
- * relay are what iroh DNS discovery would return for that id, i.e. those of the Connector that
- * owns the DNS record (the first claimant across projects, docs/wire-facts.md#dns-records).
+ * The routing table the local edge and gateway consume (docs/architecture.md#local-datum,
+ * docs/wire-facts.md#production-path): for every hostname an HTTPProxy was given, where its tunnel goes.
+ * `targetHost:targetPort` is what NSO puts in Envoy's `tunnel.address`; `endpointId` is the Connector's
+ * `publicKey.id`; the addresses and relay are what iroh DNS discovery would return for that id, i.e.
+ * those of the Connector that owns the DNS record (the first claimant across projects,
+ * docs/wire-facts.md#dns-records).
  */
 import type { DevCloud } from "./cloud.ts";
 import { isConditionTrue } from "./conditions.ts";

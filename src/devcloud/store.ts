@@ -1,10 +1,10 @@
 /**
  * One project's objects, with the API server semantics the agent relies on (docs/architecture.md#local-datum,
- * docs/architecture.md#local-datum): generateName, system metadata, `metadata.generation` vs `/status`, merge patch,
- * resourceVersion preconditions, finalizers, owner garbage collection, and the platform's own
- * validation of every write (`validation/`, docs/platform-rules.md). Pure in-memory logic; time,
- * randomness and ids come from `StoreEnv`, and every committed change is announced synchronously
- * through `emit` (controllers react asynchronously).
+ * docs/architecture.md#local-datum): generateName, system metadata, `metadata.generation` vs `/status`,
+ * merge patch, resourceVersion preconditions, finalizers, owner garbage collection, and the platform's
+ * own validation of every write (`validation/`, docs/platform-rules.md). Pure in-memory logic; time,
+ * randomness and ids come from `StoreEnv`, and every committed change is announced synchronously through
+ * `emit` (controllers react asynchronously).
  */
 import { NAMESPACE } from "../controlplane/kinds.ts";
 import { type Json, type JsonObject, deepClone, deepEqual, dropNullFields, isJsonObject } from "./json.ts";

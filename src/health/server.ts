@@ -16,8 +16,8 @@
  * Binding failure (port in use, address not on this host, privileged port) is `Rejected`, exit
  * 64, naming the address. Not `UsageError` (2): the flag was well formed (`address.ts` already
  * answers malformed values with 2); what failed is a conflict with something else on the machine,
- * the class our exit codes give 64 (README.md#exit-codes) ("name conflict", a second start of a name). Scripts can then tell
- * "fix the command" (2) from "free the port or pick another" (64).
+ * the class our exit codes give 64 (README.md#exit-codes) ("name conflict", a second start of a name).
+ * Scripts can then tell "fix the command" (2) from "free the port or pick another" (64).
  */
 import { Rejected } from "../errors.ts";
 import { log } from "../log.ts";

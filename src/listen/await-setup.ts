@@ -1,8 +1,8 @@
 /**
- * Setup polling (docs/architecture.md#setup-polling): read the tunnel's progress every 750 ms until every step is ready at
- * the current generation and a hostname exists. Transient control-plane errors are ridden over up
- * to 10 consecutive failed polls (≈ 7.5 s), then exit 69; a hard signal (403, our own object
- * gone, `DeferredToOwner`) fails at once. Time and the poll are injected.
+ * Setup polling (docs/architecture.md#setup-polling): read the tunnel's progress every 750 ms until every
+ * step is ready at the current generation and a hostname exists. Transient control-plane errors are
+ * ridden over up to 10 consecutive failed polls (≈ 7.5 s), then exit 69; a hard signal (403, our own
+ * object gone, `DeferredToOwner`) fails at once. Time and the poll are injected.
  *
  * The poll's requests must not bring the client's own transient budget (10 attempts 750 ms apart)
  * along: stacked under this loop's, ten failed polls would take ~75 s and ~100 failed requests

@@ -1,6 +1,6 @@
 /**
- * The exact user-facing lines of `tunnel listen` (docs/wire-facts.md#setup-progress, #verify, #cli-lines, #json-events), as pure
- * functions so every wording is table-tested in one place.
+ * The exact user-facing lines of `tunnel listen` (docs/wire-facts.md#setup-progress, #verify, #cli-lines,
+ * #json-events), as pure functions so every wording is table-tested in one place.
  */
 import type { ProgressStep, StepStatus, TunnelProgress } from "../tunnel/progress.ts";
 import { classifyProbeError } from "../verify/probe.ts";

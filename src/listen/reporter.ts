@@ -2,7 +2,8 @@
  * How `tunnel listen` shows what is happening, in three forms over the same events:
  * - `TtyReporter`: a live view on a terminal (stderr), updated in place with a spinner;
  * - `PlainReporter`: one line per change (logs, CI, pipes);
- * - `JsonReporter`: the upstream JSON events on stdout (docs/wire-facts.md#json-events), with the plain lines on stderr.
+ * - `JsonReporter`: the upstream JSON events on stdout (docs/wire-facts.md#json-events), with the plain
+ *   lines on stderr.
  * stdout carries only data: the ready line (or JSON events); everything else goes to stderr.
  */
 import type { ProbeSummary, ProbeTarget } from "../../workers/messages.ts";

@@ -6,9 +6,9 @@
  * `time` is ISO 8601 in UTC; `level` is one of error|warn|info|debug; `fields` is present only when
  * there is something in it. A consola tag (`log.withTag("heartbeat")`) becomes `fields.tag`.
  *
- * Redaction (docs/architecture.md#tokens: tokens never appear in logs): a field whose name looks token-like is dropped
- * whatever its value, at any depth; JWT-shaped substrings and `Bearer <x>` credentials are replaced
- * by `[redacted]` in the message and in every string value that is kept.
+ * Redaction (docs/architecture.md#tokens: tokens never appear in logs): a field whose name looks
+ * token-like is dropped whatever its value, at any depth; JWT-shaped substrings and `Bearer <x>`
+ * credentials are replaced by `[redacted]` in the message and in every string value that is kept.
  */
 import type { ConsolaInstance, ConsolaReporter, LogObject } from "consola";
 import { tunnelFiles } from "../state/paths.ts";

@@ -1,6 +1,6 @@
 /**
- * A size-rotated, append-only log file (docs/architecture.md#local-state: `logs/tunnel.log`, JSON lines, rotated at
- * 10 MB, 5 kept).
+ * A size-rotated, append-only log file (docs/architecture.md#local-state: `logs/tunnel.log`, JSON lines,
+ * rotated at 10 MB, 5 kept).
  *
  * Numbering: `tunnel.log` is always the file being written; `tunnel.log.1` is the most recently
  * rotated file and `tunnel.log.<keep-1>` the oldest. So at most `keep` files exist (the live one
@@ -24,8 +24,8 @@
  * bytes landed, then an error) is terminated with a newline before the next line, so it reads back
  * as one garbage line rather than corrupting its neighbour.
  *
- * Directories are 0700 and files 0600 (docs/architecture.md#local-state), tightened even when the umask or an older file
- * says otherwise.
+ * Directories are 0700 and files 0600 (docs/architecture.md#local-state), tightened even when the umask
+ * or an older file says otherwise.
  */
 import {
   chmodSync,

@@ -3,7 +3,8 @@
  *
  * A call can fail in three retryable ways, each with its own allowance, so spending one never eats
  * into another:
- * - a 401 gets exactly one retry after the token source hands out a fresh token (docs/wire-facts.md#authorization);
+ * - a 401 gets exactly one retry after the token source hands out a fresh token
+ *   (docs/wire-facts.md#authorization);
  * - the operator's quota-check timeout (a 403 that says "please try again in a moment") is waited
  *   out on the fixed 1, 2, 4, 8 s schedule of docs/wire-facts.md#quota-and-retries, then tried once more (~15 s);
  * - transient failures (5xx, 429, network errors, per-attempt timeouts) are retried with fixed

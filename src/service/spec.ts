@@ -1,7 +1,7 @@
 /**
  * What every service backend renders from: one `ServiceSpec`, derived from a named tunnel's
- * `tunnel.yaml` (docs/architecture.md#local-state) plus the few facts about the installing process a unit needs (the
- * state root, and for system units the user and `HOME` datumctl's config lives under).
+ * `tunnel.yaml` (docs/architecture.md#local-state) plus the few facts about the installing process a unit
+ * needs (the state root, and for system units the user and `HOME` datumctl's config lives under).
  *
  * A spec holds no secret by construction: the command line is the recorded executable with
  * `tunnel run --name N [--system]`, and the environment is paths only (the credentials helper, the

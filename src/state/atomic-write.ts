@@ -1,6 +1,7 @@
 /**
- * Durable, private file writes (docs/architecture.md#local-state, docs/wire-facts.md#local-files hardening): a reader sees either
- * the old file or the new one, never a torn one, even across a crash or power loss.
+ * Durable, private file writes (docs/architecture.md#local-state, docs/wire-facts.md#local-files
+ * hardening): a reader sees either the old file or the new one, never a torn one, even across a crash or
+ * power loss.
  *
  * Write `.<name>.<random>.tmp` beside the target, fsync it, rename it over the target, fsync the
  * directory so the rename itself is durable. Directories are 0700 and files 0600: the state holds

@@ -7,7 +7,8 @@
  * different DNS record, so an existing key (even one written by another process a moment ago) always
  * wins. The endpoint id comes from `@number0/iroh` when its native module loads here, else from the
  * ed25519 implementation in `node:crypto`, which yields the same public key: management commands
- * (`list`, `update`, `delete`, …) must work on platforms that have no iroh build (docs/architecture.md#distribution).
+ * (`list`, `update`, `delete`, …) must work on platforms that have no iroh build
+ * (docs/architecture.md#distribution).
  */
 import { createPrivateKey, createPublicKey, randomBytes } from "node:crypto";
 import { link, open, readFile, rm } from "node:fs/promises";

@@ -1,6 +1,6 @@
 /**
- * Where local state lives (docs/architecture.md#local-state). Pure: the environment, platform and home directory are
- * parameters, so every platform's layout is tested on any machine.
+ * Where local state lives (docs/architecture.md#local-state). Pure: the environment, platform and home
+ * directory are parameters, so every platform's layout is tested on any machine.
  *
  * `DATUM_CONNECT_DIR` wins in both scopes: tests, packagers and service units rely on an explicit
  * root meaning exactly that root.

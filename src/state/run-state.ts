@@ -1,7 +1,7 @@
 /**
- * `run.json`: what a running tunnel says about itself (docs/architecture.md#local-state), written atomically by the
- * listen process on every state change and every few seconds, read by `ps`, `status`, `stop`,
- * the `--detach` parent and service status. It never holds a secret.
+ * `run.json`: what a running tunnel says about itself (docs/architecture.md#local-state), written
+ * atomically by the listen process on every state change and every few seconds, read by `ps`, `status`,
+ * `stop`, the `--detach` parent and service status. It never holds a secret.
  *
  * The PID and the process start time identify the daemon: a reused PID is never mistaken for it.
  */

@@ -1,8 +1,9 @@
 /**
- * `tunnels/<name>/tunnel.yaml`: a named tunnel's persisted configuration (docs/architecture.md#local-state). Written when
- * a named tunnel is first started (`listen --detach --name`, later `install`); after that its
- * project, session and API host come from here, not from flags or the environment, so a daemon
- * restarted later serves exactly what it was set up to serve. It holds no secret.
+ * `tunnels/<name>/tunnel.yaml`: a named tunnel's persisted configuration
+ * (docs/architecture.md#local-state). Written when a named tunnel is first started
+ * (`listen --detach --name`, later `install`); after that its project, session and API host come from
+ * here, not from flags or the environment, so a daemon restarted later serves exactly what it was set up
+ * to serve. It holds no secret.
  */
 import * as v from "valibot";
 import { Malformed } from "../errors.ts";

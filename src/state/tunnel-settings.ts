@@ -1,8 +1,8 @@
 /**
- * The non-secret network settings a named tunnel keeps in its `tunnel.yaml` (docs/architecture.md#local-state): where its
- * public URL is (`DATUM_CONNECT_PUBLIC_URL`, a template with `{hostname}`), which relays its
- * ListenNode uses (`DATUM_CONNECT_RELAY_URLS`) and a relay the local Datum declares as its
- * stand-in (`DATUM_CONNECT_DEV_PLACEHOLDER_RELAY`, docs/relays.md).
+ * The non-secret network settings a named tunnel keeps in its `tunnel.yaml`
+ * (docs/architecture.md#local-state): where its public URL is (`DATUM_CONNECT_PUBLIC_URL`, a template
+ * with `{hostname}`), which relays its ListenNode uses (`DATUM_CONNECT_RELAY_URLS`) and a relay the local
+ * Datum declares as its stand-in (`DATUM_CONNECT_DEV_PLACEHOLDER_RELAY`, docs/relays.md).
  *
  * They are read from the environment of the command that creates the tunnel (`listen --name`,
  * `listen --detach`, `install`) and recorded, so the tunnel's later runs — a service unit's

@@ -1,12 +1,12 @@
 /**
  * What the platform accepts as a tunnel's local endpoint (an HTTPProxy backend `endpoint`,
- * docs/wire-facts.md#platform-validation), checked before anything is written, with the platform's words: scheme
- * http/https; no userinfo, path, query or fragment; an explicit port 1–65535 that is not the
- * scheme's default (docs/wire-facts.md#endpoints: a URL parser reads it as no port); an IP host that is neither
- * unspecified nor link-local; a name host that is a fully qualified domain name or exactly
- * `localhost`; https only to a name (an IP needs a TLS server name this tool does not set); and no
- * IPv6 host (the platform dials `host:port` without brackets, so it could never be reached).
- * Pure: every rule is a row in the table test.
+ * docs/wire-facts.md#platform-validation), checked before anything is written, with the platform's words:
+ * scheme http/https; no userinfo, path, query or fragment; an explicit port 1–65535 that is not the
+ * scheme's default (docs/wire-facts.md#endpoints: a URL parser reads it as no port); an IP host that is
+ * neither unspecified nor link-local; a name host that is a fully qualified domain name or exactly
+ * `localhost`; https only to a name (an IP needs a TLS server name this tool does not set); and no IPv6
+ * host (the platform dials `host:port` without brackets, so it could never be reached). Pure: every rule
+ * is a row in the table test.
  */
 import { isIP } from "node:net";
 

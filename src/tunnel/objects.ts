@@ -1,7 +1,7 @@
 /**
- * The control-plane objects a tunnel consists of (docs/wire-facts.md#tunnel-objects, #trafficprotectionpolicy), built and read
- * back by pure functions. The create bodies are byte-for-byte the upstream ones, explicit `null`s
- * included, so the platform sees exactly what the Rust agent sends.
+ * The control-plane objects a tunnel consists of (docs/wire-facts.md#tunnel-objects,
+ * #trafficprotectionpolicy), built and read back by pure functions. The create bodies are byte-for-byte
+ * the upstream ones, explicit `null`s included, so the platform sees exactly what the Rust agent sends.
  */
 import type { AdvertisementSpec, Condition, Connector, HTTPProxy, HTTPProxyRule } from "../controlplane/schemas.ts";
 import { normalizeEndpoint } from "./endpoint.ts";

@@ -7,10 +7,11 @@
  * a spec PATCH the old `True` conditions linger with the old `observedGeneration`, and trusting them
  * printed "ready" while Envoy still served the previous config (docs/wire-facts.md#setup-progress).
  *
- * Optional conditions (docs/wire-facts.md#setup-progress): only `ConnectorMetadataProgrammed` may be absent, because NSO drops
- * it outside EnvoyPatchPolicy mode. `CertificatesReady` stays required: NSO removes it or sets it
- * `Unknown` only when it cannot see the downstream cluster, and a public URL without a certificate
- * is not ready; the verifier's HTTPS probe is the backstop should that ever wait forever.
+ * Optional conditions (docs/wire-facts.md#setup-progress): only `ConnectorMetadataProgrammed` may be
+ * absent, because NSO drops it outside EnvoyPatchPolicy mode. `CertificatesReady` stays required: NSO
+ * removes it or sets it `Unknown` only when it cannot see the downstream cluster, and a public URL
+ * without a certificate is not ready; the verifier's HTTPS probe is the backstop should that ever wait
+ * forever.
  */
 import type { Condition, Connector, HTTPProxy } from "../controlplane/schemas.ts";
 

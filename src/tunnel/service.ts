@@ -1,8 +1,8 @@
 /**
- * Tunnel management for one project (docs/wire-facts.md#tunnel-operations, upstream's newer behaviour): a tunnel is an
- * HTTPProxy `tunnel-*`, a ConnectorAdvertisement of the same name while enabled, optionally a
- * TrafficProtectionPolicy of the same name, all pointing at this device identity's Connector; plus
- * the identity's local allow-list entry.
+ * Tunnel management for one project (docs/wire-facts.md#tunnel-operations, upstream's newer behaviour): a
+ * tunnel is an HTTPProxy `tunnel-*`, a ConnectorAdvertisement of the same name while enabled, optionally
+ * a TrafficProtectionPolicy of the same name, all pointing at this device identity's Connector; plus the
+ * identity's local allow-list entry.
  *
  * Decisions beyond upstream, each to avoid leaving the platform in a state nobody asked for:
  * - `create` cleans up after itself: when a later object fails, the ones made in this call are
@@ -159,9 +159,9 @@ export class TunnelService {
   }
 
   /**
-   * Find this identity's Connector or create one; never delete and recreate it (docs/wire-facts.md#connector). With
-   * `details`, its `status.connectionDetails` is (re)written, which also nudges the platform's
-   * status replication after a restart.
+   * Find this identity's Connector or create one; never delete and recreate it
+   * (docs/wire-facts.md#connector). With `details`, its `status.connectionDetails` is (re)written, which
+   * also nudges the platform's status replication after a restart.
    */
   async ensureConnector(endpointId: string = this.endpointId, details?: DeviceAddress): Promise<EnsuredConnector> {
     const existing = await this.findConnector(endpointId);

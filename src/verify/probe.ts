@@ -1,8 +1,8 @@
 /**
  * "Is it up yet?" probes for setup verification (docs/wire-facts.md#verify): GET a URL until it
  * answers below 500, with a backoff and a budget. The origin probe is best effort; the public-URL
- * probe decides readiness (docs/architecture.md#readiness: ready means verified). Pure scheduling, injected fetch and
- * clock: `workers/verifier.ts` wires the real ones.
+ * probe decides readiness (docs/architecture.md#readiness: ready means verified). Pure scheduling,
+ * injected fetch and clock: `workers/verifier.ts` wires the real ones.
  */
 import type { AbortableClock } from "../retry/sleep.ts";
 

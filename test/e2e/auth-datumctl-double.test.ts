@@ -1,7 +1,7 @@
 /**
- * The datumctl test double itself (docs/architecture.md#datumctl-double): exact bytes on stdout and stderr, exit
- * codes, pflag forms, state re-read per call, failure modes and the call log. Everything runs the
- * real sh wrapper in a child process.
+ * The datumctl test double itself (docs/architecture.md#datumctl-double): exact bytes on stdout and
+ * stderr, exit codes, pflag forms, state re-read per call, failure modes and the call log. Everything
+ * runs the real sh wrapper in a child process.
  */
 import { describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";

@@ -280,7 +280,8 @@ describe("SSRF spellings through the real worker (allow-list: 127.0.0.1:<origin 
     // With a 5-digit origin port a leading zero makes 6 digits (malformed); shorter, it is the same number.
     const zeroPort: Expect = String(PO).length >= 5 ? "none" : "forward";
     const cases: Array<[string, string | Uint8Array, Expect]> = [
-      // The documented spellings of the allowed origin (docs/wire-facts.md#allow-list: scheme prefix, case, loopback aliases).
+      // The documented spellings of the allowed origin (docs/wire-facts.md#allow-list: scheme prefix,
+      // case, loopback aliases).
       ["CONNECT exact", connect(`127.0.0.1:${PO}`), "forward"],
       ["CONNECT localhost", connect(`localhost:${PO}`), "forward"],
       ["CONNECT LOCALHOST (case-folded)", connect(`LOCALHOST:${PO}`), "forward"],
@@ -357,7 +358,8 @@ describe("SSRF spellings through the real worker (allow-list: 127.0.0.1:<origin 
       ["absolute backslash before @", get(`http://evil.test\\@127.0.0.1:${PO}/`), "403"],
       ["absolute userinfo to the disabled port", get(`http://u@127.0.0.1:${PD}/`), "403"],
 
-      // Not a proxy request the device speaks: no answer at all, the stream is aborted (docs/wire-facts.md#stream-protocol).
+      // Not a proxy request the device speaks: no answer at all, the stream is aborted
+      // (docs/wire-facts.md#stream-protocol).
       ["CONNECT allowed authority as userinfo, no port after it", connect(`127.0.0.1:${PO}@evil.test`), "none"],
       ["CONNECT without a port", connect("127.0.0.1"), "none"],
       ["CONNECT unbracketed IPv6", connect(`::1:${PO}`), "none"],

@@ -1,8 +1,9 @@
 /**
- * Dispatcher mode of the datumctl double (docs/architecture.md#datumctl-double, docs/wire-facts.md#datumctl, #plugin-environment): `datumctl
- * <plugin> …` finds the plugin, applies the trust gate, sets the six `DATUM_*` variables by
- * datumctl v0.18.0's rules and passes argv and the exit code through. A small sh plugin reports
- * what it received; the compiled executable behind the dispatcher is in compiled.test.ts.
+ * Dispatcher mode of the datumctl double (docs/architecture.md#datumctl-double,
+ * docs/wire-facts.md#datumctl, #plugin-environment): `datumctl <plugin> …` finds the plugin, applies the
+ * trust gate, sets the six `DATUM_*` variables by datumctl v0.18.0's rules and passes argv and the exit
+ * code through. A small sh plugin reports what it received; the compiled executable behind the dispatcher
+ * is in compiled.test.ts.
  */
 import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";

@@ -1,10 +1,10 @@
 /**
- * Endpoints the platform would refuse (docs/wire-facts.md#platform-validation) are refused by every command that
- * writes one, before anything happens: the real CLI against the local Datum exits 2 with the
+ * Endpoints the platform would refuse (docs/wire-facts.md#platform-validation) are refused by every
+ * command that writes one, before anything happens: the real CLI against the local Datum exits 2 with the
  * rule's `error:` line and a `hint:`, the local Datum's request log records no request from that
- * invocation, the credentials helper (the datumctl double) is never run, and no tunnel directory
- * is written. A stored endpoint the platform would refuse (a hand-edited `tunnel.yaml`) is
- * malformed data: exit 65 naming the file, again with no request.
+ * invocation, the credentials helper (the datumctl double) is never run, and no tunnel directory is
+ * written. A stored endpoint the platform would refuse (a hand-edited `tunnel.yaml`) is malformed data:
+ * exit 65 naming the file, again with no request.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";

@@ -34,8 +34,8 @@ function onPath(name: string): string | null {
 
 /**
  * A named tunnel's config: the existing `tunnel.yaml`, or a new one from the flags and the current
- * context. `--project` and `--endpoint` may not contradict a persisted tunnel (docs/architecture.md#services: its
- * project is the one in its YAML).
+ * context. `--project` and `--endpoint` may not contradict a persisted tunnel
+ * (docs/architecture.md#services: its project is the one in its YAML).
  */
 async function namedConfig(name: string, args: { endpoint?: string | undefined; label?: string | undefined; project?: string | undefined; session?: string | undefined; health?: string | undefined }): Promise<{ config: TunnelConfig; created: boolean }> {
   const dir = tunnelDir(stateRoot("user"), name);

@@ -32,8 +32,8 @@ async function waitForExit(pid: number, startTime: string | null, budgetMs: numb
 }
 
 /**
- * `tunnel stop` is one verb (docs/architecture.md#daemons): an installed service is stopped through its manager (so
- * it stays stopped: a clean exit is not restarted), a background daemon by signal.
+ * `tunnel stop` is one verb (docs/architecture.md#daemons): an installed service is stopped through its
+ * manager (so it stays stopped: a clean exit is not restarted), a background daemon by signal.
  */
 export const stop = defineCommand({
   meta: { name: "stop", description: "Stop a background tunnel or tunnel service: disable it and end its process" },

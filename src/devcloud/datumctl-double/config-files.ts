@@ -1,7 +1,8 @@
 /**
  * Real datumctl files for tests and the local Datum, so the plugin's config reading is exercised
- * against the same bytes datumctl would leave behind (docs/wire-facts.md#datumctl-config, docs/architecture.md#datumctl-double):
- * `~/.datumctl/config` (YAML, `datumctl.config.datum.net/v1beta1`) and a service account's key file
+ * against the same bytes datumctl would leave behind (docs/wire-facts.md#datumctl-config,
+ * docs/architecture.md#datumctl-double): `~/.datumctl/config` (YAML, `datumctl.config.datum.net/v1beta1`)
+ * and a service account's key file
  * `<UserConfigDir>/datumctl/service-accounts/<hex sha256(user-key)>.pem`.
  */
 import { createHash, randomBytes } from "node:crypto";

@@ -2,16 +2,17 @@
  * Dispatcher mode of the datumctl double (docs/architecture.md#datumctl-double): `datumctl <name> <args…>`
  * runs a plugin the way datumctl v0.18.0 does (docs/wire-facts.md#datumctl, #plugin-environment).
  *
- * - Lookup (docs/wire-facts.md#datumctl): the managed directory (`$DATUMCTL_PLUGINS_DIR`, default `~/.datumctl/plugins`):
- *   `<name>`, then the legacy `datumctl-<name>`, regular files only; then `datumctl-<name>` and
- *   `milo-<name>` on `PATH`. Not found: not a plugin call; the double's own commands answer.
- * - Trust (docs/wire-facts.md#datumctl): a managed binary must match its `plugins.json` sha256 (a legacy unrecorded
- *   `datumctl-<name>` runs unchecked); a PATH binary runs only when `DATUMCTL_TRUSTED_PLUGINS`
+ * - Lookup (docs/wire-facts.md#datumctl): the managed directory (`$DATUMCTL_PLUGINS_DIR`, default
+ *   `~/.datumctl/plugins`): `<name>`, then the legacy `datumctl-<name>`, regular files only; then
+ *   `datumctl-<name>` and `milo-<name>` on `PATH`. Not found: not a plugin call; the double's own
+ *   commands answer.
+ * - Trust (docs/wire-facts.md#datumctl): a managed binary must match its `plugins.json` sha256 (a legacy
+ *   unrecorded `datumctl-<name>` runs unchecked); a PATH binary runs only when `DATUMCTL_TRUSTED_PLUGINS`
  *   names it or `plugins.json` `trusted.<name>` records its resolved path and current hash. Refusals
  *   print datumctl's exact messages and exit 1.
- * - ForwardPlugin: argv after the name verbatim, the six `DATUM_*` variables of docs/wire-facts.md#plugin-environment computed from
- *   the double's state by the real rules, laid over the inherited environment; the plugin's exit
- *   code (or its fatal signal) is ours.
+ * - ForwardPlugin: argv after the name verbatim, the six `DATUM_*` variables of
+ *   docs/wire-facts.md#plugin-environment computed from the double's state by the real rules, laid over
+ *   the inherited environment; the plugin's exit code (or its fatal signal) is ours.
  * - ForwardHelp: any `-h`/`--help` after the name: the same run with the plain inherited
  *   environment (no `DATUM_*`), no integrity check.
  * - ForwardCompletion: `datumctl __complete <name> <args…>` runs `<plugin> __complete <args…>` with
@@ -168,7 +169,8 @@ export function selfPath(env: Env): string {
 }
 
 /**
- * The six variables of docs/wire-facts.md#plugin-environment from the double's state, by datumctl v0.18.0's rules:
+ * The six variables of docs/wire-facts.md#plugin-environment from the double's state, by datumctl
+ * v0.18.0's rules:
  * - scope: `DATUM_PROJECT` / `DATUM_ORGANIZATION` from the environment, else the current context;
  *   a project context gives the project only (`DATUM_ORG=""`), an org context the org only; both
  *   variables set, or an unreadable config, is a scope error and both are `""`;

@@ -45,10 +45,11 @@ function expirationTimestamp(stored: StoredToken, nowSec: number): string {
  * with its code; never returns.
  */
 export async function runDatumctlDouble(argv: readonly string[]): Promise<never> {
-  // A plugin invocation never reaches datumctl's own commands (docs/wire-facts.md#datumctl); dispatchPlugin exits when it is one.
+  // A plugin invocation never reaches datumctl's own commands (docs/wire-facts.md#datumctl);
+  // dispatchPlugin exits when it is one.
   await dispatchPlugin(argv);
-  // `version --client -o json` (docs/architecture.md#datumctl-double): kubectl-shaped, as the real command prints it. Not a
-  // credentials call, so it is not in the call log.
+  // `version --client -o json` (docs/architecture.md#datumctl-double): kubectl-shaped, as the real
+  // command prints it. Not a credentials call, so it is not in the call log.
   if (argv[0] === "version") {
     process.stdout.write(`${JSON.stringify({ clientVersion: { gitVersion: DOUBLE_VERSION, platform: `${process.platform}/${process.arch}` } })}\n`);
     process.exit(0);
@@ -96,7 +97,8 @@ export async function runDatumctlDouble(argv: readonly string[]): Promise<never>
     return finish(1, "", prefix + renderFailure(failure, format));
   }
 
-  // datumctl's main turns SIGINT/SIGTERM into "\nAborted." and exit 130 (docs/wire-facts.md#get-token-failures, #output-conventions).
+  // datumctl's main turns SIGINT/SIGTERM into "\nAborted." and exit 130
+  // (docs/wire-facts.md#get-token-failures, #output-conventions).
   const onInterrupt = () => finish(130, "", "\nAborted.\n");
   process.on("SIGINT", onInterrupt);
   process.on("SIGTERM", onInterrupt);
@@ -129,7 +131,8 @@ export async function runDatumctlDouble(argv: readonly string[]): Promise<never>
   const output = args.output ?? "token";
   if (output !== "token" && output !== EXEC_CREDENTIAL) return fail(failures.badOutput(output), format);
 
-  // Which credentials (docs/wire-facts.md#credentials-helper): the named session's user-key, else the keyring's active user.
+  // Which credentials (docs/wire-facts.md#credentials-helper): the named session's user-key, else the
+  // keyring's active user.
   let sessionName: string;
   let session: SessionState;
   const requested = args.session?.trim() ? args.session : undefined;

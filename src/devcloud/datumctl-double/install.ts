@@ -185,9 +185,10 @@ export function installDatumctlDouble(dir: string, options: InstallDatumctlDoubl
   const statePath = join(dir, "datumctl-double.state.json");
   const logPath = join(dir, "datumctl-double.calls.jsonl");
 
-  // The keyring's api_hostname, what dispatcher mode hands a plugin as DATUM_API_HOST (docs/wire-facts.md#plugin-environment). datumctl
-  // stores a bare host, which a plugin reads as https; a local Datum serving plain http (`server`
-  // `http://…`) keeps its scheme here, or no plugin dispatched by the double could reach it.
+  // The keyring's api_hostname, what dispatcher mode hands a plugin as DATUM_API_HOST
+  // (docs/wire-facts.md#plugin-environment). datumctl stores a bare host, which a plugin reads as https;
+  // a local Datum serving plain http (`server` `http://…`) keeps its scheme here, or no plugin dispatched
+  // by the double could reach it.
   const keyringApiHost = options.server?.startsWith("http://") ? options.server : apiHost;
   const primary: SessionStateInput = { userKey, type, apiHost: keyringApiHost, token: { ...options.token }, fail: options.fail ?? null };
   if (options.delayMs !== undefined) primary.delayMs = options.delayMs;

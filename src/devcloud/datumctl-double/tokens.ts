@@ -2,9 +2,10 @@
  * Token issuing for the datumctl double: the keyring's stored token per user-key, kept in a sibling
  * of the state file (`<state>.runtime.json`) so it survives across calls as the real keyring does.
  *
- * `sticky` reproduces datumctl exactly (docs/wire-facts.md#token-refresh): the stored token is returned while more than 10 s
- * of validity remain, then a new one is minted. Tokens are JWT-shaped (`{iss, sub, aud, iat, exp,
- * jti}`, dummy signature) so expiry parsing is exercised, except in `opaque` mode.
+ * `sticky` reproduces datumctl exactly (docs/wire-facts.md#token-refresh): the stored token is returned
+ * while more than 10 s of validity remain, then a new one is minted. Tokens are JWT-shaped
+ * (`{iss, sub, aud, iat, exp, jti}`, dummy signature) so expiry parsing is exercised, except in `opaque`
+ * mode.
  */
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { readFileSync, renameSync, writeFileSync } from "node:fs";

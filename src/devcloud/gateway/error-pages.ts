@@ -1,7 +1,8 @@
 /**
  * The HTTP answers the dev-cloud edge and gateway produce themselves (docs/wire-facts.md#gateway,
- * docs/architecture.md#local-datum): HTML pages titled like `502 Bad Gateway` for gateway failures, and the edge's plain
- * `404` for an unknown host and `503 Tunnel not online` for an offline Connector (docs/wire-facts.md#lease-loss).
+ * docs/architecture.md#local-datum): HTML pages titled like `502 Bad Gateway` for gateway failures, and
+ * the edge's plain `404` for an unknown host and `503 Tunnel not online` for an offline Connector
+ * (docs/wire-facts.md#lease-loss).
  */
 import { asciiBytes } from "../../dataplane/bytes.ts";
 import { reasonPhrase } from "../../dataplane/response.ts";

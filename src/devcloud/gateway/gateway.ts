@@ -16,7 +16,8 @@ import { firstLine } from "../../dataplane/upstream.ts";
 
 /**
  * How long a dial may take before the device counts as unreachable. iroh itself gives up only
- * after 30 s and cannot be cancelled (iroh-js defect 5, docs/architecture.md#iroh-js-constraints); the gateway answers 504 sooner.
+ * after 30 s and cannot be cancelled (iroh-js defect 5, docs/architecture.md#iroh-js-constraints); the
+ * gateway answers 504 sooner.
  */
 export const DEVICE_DIAL_TIMEOUT_MS = 10_000;
 /** How long a CONNECT on a pooled connection may wait for its answer before the connection counts as stale. */

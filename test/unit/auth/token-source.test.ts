@@ -12,8 +12,9 @@ const SEC = 1_000;
 const MIN = 60 * SEC;
 
 /**
- * datumctl's real rule (docs/wire-facts.md#token-refresh): hand out the stored token while more than 10 s remain, else mint one
- * valid for `lifetimeMs`. `stuck` simulates a helper (or a skewed clock) that never mints again.
+ * datumctl's real rule (docs/wire-facts.md#token-refresh): hand out the stored token while more than 10 s
+ * remain, else mint one valid for `lifetimeMs`. `stuck` simulates a helper (or a skewed clock) that never
+ * mints again.
  */
 function datumctlLike(clock: WarpClock, lifetimeMs: number, opts: { stuck?: boolean; alreadyExpired?: boolean } = {}) {
   const calls: number[] = [];

@@ -65,8 +65,9 @@ const ALLOW: readonly AllowEntry[] = [
 ];
 
 /**
- * Written without `normalizeHost`: the spellings docs/wire-facts.md#allow-list equates, case-insensitively, with at most
- * one `http://`/`https://` prefix left over. Nothing else may be allowed.
+ * Written without `normalizeHost`: the spellings docs/wire-facts.md#allow-list equates,
+ * case-insensitively, with at most one `http://`/`https://` prefix left over. Nothing else may be
+ * allowed.
  */
 function oracleAllows(host: string, port: number): boolean {
   const h = host.toLowerCase().replace(/^https?:\/\//, "");

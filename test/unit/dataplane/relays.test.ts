@@ -1,4 +1,5 @@
-// Relay list syntax and source (docs/wire-facts.md#relays): env `DATUM_CONNECT_RELAY_URLS`, else Datum's relays.
+// Relay list syntax and source (docs/wire-facts.md#relays): env `DATUM_CONNECT_RELAY_URLS`, else Datum's
+// relays.
 import { describe, expect, test } from "bun:test";
 import { DATUM_RELAYS, parseRelayList, relayUrls } from "../../../src/dataplane/relays.ts";
 

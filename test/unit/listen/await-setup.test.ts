@@ -1,4 +1,5 @@
-// Setup polling (docs/architecture.md#setup-polling, docs/wire-facts.md#setup-progress) with a scripted poll and a fake clock: nothing sleeps.
+// Setup polling (docs/architecture.md#setup-polling, docs/wire-facts.md#setup-progress) with a scripted
+// poll and a fake clock: nothing sleeps.
 import { describe, expect, test } from "bun:test";
 import { CliError, Exit, type ExitCode, Malformed, NotAuthenticated, Rejected, StillProvisioning, Unreachable, UsageError } from "../../../src/errors.ts";
 import {

@@ -1,4 +1,5 @@
-// Every user-facing line of `tunnel listen` (docs/wire-facts.md#setup-progress, #verify, #cli-lines, #json-events), exact strings.
+// Every user-facing line of `tunnel listen` (docs/wire-facts.md#setup-progress, #verify, #cli-lines,
+// #json-events), exact strings.
 import { describe, expect, test } from "bun:test";
 import {
   originUnverifiedLine,

@@ -1,4 +1,5 @@
-// The three `tunnel listen` reporters over one setup, with collecting writers (docs/wire-facts.md#setup-progress, #verify, #cli-lines, #json-events).
+// The three `tunnel listen` reporters over one setup, with collecting writers
+// (docs/wire-facts.md#setup-progress, #verify, #cli-lines, #json-events).
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { JsonReporter, type ListenReporter, PlainReporter, TtyReporter } from "../../../src/listen/reporter.ts";
 import { readyLine } from "../../../src/listen/lines.ts";

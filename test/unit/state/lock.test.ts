@@ -1,4 +1,5 @@
-// One process per identity slot (docs/architecture.md#identity-slots): the slot lock file and the process identity behind it.
+// One process per identity slot (docs/architecture.md#identity-slots): the slot lock file and the process
+// identity behind it.
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -1,6 +1,6 @@
 /**
- * The platform's rules for a tunnel endpoint (docs/wire-facts.md#platform-validation), one row per case: what is
- * accepted (and how it is split), and what is refused with which words and hint.
+ * The platform's rules for a tunnel endpoint (docs/wire-facts.md#platform-validation), one row per case:
+ * what is accepted (and how it is split), and what is refused with which words and hint.
  */
 import { describe, expect, test } from "bun:test";
 import { Exit, Malformed, UsageError } from "../../../src/errors.ts";
