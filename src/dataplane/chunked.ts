@@ -2,7 +2,7 @@
  * Incremental decoder for `Transfer-Encoding: chunked` bodies (RFC 9112 §7.1).
  *
  * The absolute mode strips `transfer-encoding` from the origin's response (hop-by-hop,
- * docs/wire-facts.md#stream-protocol step 5) and frames the body by FIN instead, so a chunked origin body
+ * docs/wire-facts.md#stream-protocol) and frames the body by FIN instead, so a chunked origin body
  * must be de-chunked on the way through. Extensions are ignored, trailers discarded. Chunk-size lines are
  * bounded so a hostile origin cannot make the decoder buffer without limit.
  */
