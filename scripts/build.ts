@@ -4,7 +4,7 @@
  * docs/wire-facts.md#plugin-manifest, #release-archives).
  *
  *   bun scripts/build.ts [--targets all|host|<id>[,<id>…]] [--out dist] [--base-url https://…]
- *                        [--no-archives] [--quiet]
+ *                        [--no-archives] [--no-image] [--quiet]
  *
  * For each target, one `Bun.build` with `compile`, `bytecode` and `splitting`: the CLI and every `workers/*.ts` as entrypoints
  * (a worker must be an entrypoint to exist inside the executable), `define` for the version, the
@@ -22,6 +22,8 @@
  *   build/<target>/datumctl-connect[.exe]        the executables
  *   datumctl-connect_<OS>_<arch>[_musl].<ext>     archives: the executable, LICENSE, README.md
  *   checksums.txt  plugins/connect.yaml  build-manifest.json
+ *   datumctl-connect-oci.tar                      the container image (OCI archive) around linux-x64,
+ *                                                 with archives unless --no-image (scripts/release/oci-image.ts)
  *   .cache/                                       iroh native modules fetched with `npm pack`
  */
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -31,6 +33,7 @@ import { parseArgs } from "node:util";
 import { pluginManifest, type PluginManifest } from "../src/manifest.ts";
 import { checksumsText, createArchive, sha256File, sizeOf } from "./release/archive.ts";
 import { irohPlugin, prepareIroh } from "./release/iroh-native.ts";
+import { buildImage, IMAGE_ARCHIVE, imageHostProblem } from "./release/oci-image.ts";
 import { pluginIndexYaml, type IndexPlatform } from "./release/plugin-index.ts";
 import { archiveName, hostTarget, selectTargets, type ReleaseTarget } from "./release/targets.ts";
 
@@ -72,6 +75,8 @@ export interface BuildManifest {
   readonly baseUrl: string;
   readonly totalMs: number;
   readonly targets: readonly TargetResult[];
+  /** The container image, relative to the output directory, when one was written. */
+  readonly image?: { readonly archive: string; readonly size: number; readonly sha256: string; readonly manifestDigest: string } | null;
 }
 
 function fail(message: string): never {
@@ -171,6 +176,8 @@ export interface BuildOptions {
   readonly outDir: string;
   readonly baseUrl?: string;
   readonly archives: boolean;
+  /** Also the container image around linux-x64 (only with archives); default true. */
+  readonly image?: boolean;
   readonly log: (line: string) => void;
 }
 
@@ -312,6 +319,20 @@ export async function build(options: BuildOptions): Promise<BuildManifest> {
     );
   }
 
+  let image: BuildManifest["image"] = null;
+  const linux = results.find((r) => r.id === "linux-x64");
+  if (options.archives && options.image !== false && linux) {
+    const problem = imageHostProblem();
+    if (problem) options.log(`  image           skipped: ${problem}`);
+    else {
+      const t0 = performance.now();
+      const out = join(outDir, IMAGE_ARCHIVE);
+      const built = buildImage({ executable: join(outDir, linux.executable), out, version, commit, epoch });
+      image = { archive: IMAGE_ARCHIVE, size: built.size, sha256: await sha256File(out), manifestDigest: built.manifestDigest };
+      options.log(`  image           ${human(built.size).padStart(10)}  ${IMAGE_ARCHIVE}  ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    }
+  }
+
   const manifest: BuildManifest = {
     name: "datumctl-connect",
     version,
@@ -323,6 +344,7 @@ export async function build(options: BuildOptions): Promise<BuildManifest> {
     baseUrl,
     totalMs: Math.round(performance.now() - started),
     targets: results,
+    image,
   };
   writeFileSync(join(outDir, "build-manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
   rmSync(workDir, { recursive: true, force: true });
@@ -330,7 +352,7 @@ export async function build(options: BuildOptions): Promise<BuildManifest> {
 }
 
 async function cli(): Promise<void> {
-  let values: { targets?: string; out?: string; "base-url"?: string; "no-archives"?: boolean; quiet?: boolean; help?: boolean };
+  let values: { targets?: string; out?: string; "base-url"?: string; "no-archives"?: boolean; "no-image"?: boolean; quiet?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: process.argv.slice(2),
@@ -339,6 +361,7 @@ async function cli(): Promise<void> {
         out: { type: "string" },
         "base-url": { type: "string" },
         "no-archives": { type: "boolean" },
+        "no-image": { type: "boolean" },
         quiet: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -350,7 +373,7 @@ async function cli(): Promise<void> {
   }
   if (values.help) {
     process.stdout.write(
-      "Usage: bun scripts/build.ts [--targets all|host|<id>[,<id>…]] [--out dist] [--base-url https://…] [--no-archives] [--quiet]\n" +
+      "Usage: bun scripts/build.ts [--targets all|host|<id>[,<id>…]] [--out dist] [--base-url https://…] [--no-archives] [--no-image] [--quiet]\n" +
         "Targets: linux-x64, linux-arm64, darwin-x64, darwin-arm64, windows-x64, windows-arm64, linux-x64-musl\n",
     );
     return;
@@ -365,7 +388,7 @@ async function cli(): Promise<void> {
   const log = values.quiet ? () => undefined : (line: string) => process.stdout.write(`${line}\n`);
   log(`building ${targets.map((t) => t.id).join(", ")} into ${relative(process.cwd(), outDir) || "."}`);
   try {
-    const manifest = await build({ targets, outDir, archives: !values["no-archives"], log, ...(values["base-url"] ? { baseUrl: values["base-url"] } : {}) });
+    const manifest = await build({ targets, outDir, archives: !values["no-archives"], image: !values["no-image"], log, ...(values["base-url"] ? { baseUrl: values["base-url"] } : {}) });
     const carrying = manifest.targets.filter((t) => t.dataPlane).map((t) => t.id);
     log(`datumctl-connect ${manifest.version} (${manifest.commit}), bun ${manifest.bun}: ${manifest.targets.length} target(s) in ${(manifest.totalMs / 1000).toFixed(1)} s`);
     log(`data plane: ${carrying.length > 0 ? carrying.join(", ") : "none"}; manifest: ${relative(process.cwd(), join(outDir, "build-manifest.json"))}`);
