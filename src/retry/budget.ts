@@ -8,8 +8,9 @@
  * - the operator's quota-check timeout (a 403 that says "please try again in a moment") is waited
  *   out on the fixed 1, 2, 4, 8 s schedule of docs/wire-facts.md#quota-and-retries, then tried once more (~15 s);
  * - transient failures (5xx, 429, network errors, per-attempt timeouts) are retried with fixed
- *   spacing up to an attempt budget: 10 attempts 750 ms apart ≈ 7.5 s, the same tolerance docs/architecture.md#setup-polling
- *   gives setup polling, so a control-plane blip never fails a command but an outage does, quickly.
+ *   spacing up to an attempt budget: 10 attempts 750 ms apart ≈ 7.5 s, the same tolerance setup
+ *   polling has (docs/architecture.md#setup-polling), so a control-plane blip never fails a command
+ *   but an outage does, quickly.
  *
  * `decideRetry` only decides; the caller owns the clock and the sleeping, so tests never sleep.
  */

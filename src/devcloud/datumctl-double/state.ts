@@ -11,7 +11,10 @@ import * as v from "valibot";
 export const TOKEN_MODES = ["sticky", "always-new", "fixed", "opaque"] as const;
 export type TokenMode = (typeof TOKEN_MODES)[number];
 
-/** Failure modes of docs/architecture.md#datumctl-double the double itself simulates (the helper-unset/missing ones are harness setups). */
+/**
+ * Failure modes the double itself simulates (docs/architecture.md#datumctl-double); the
+ * helper-unset/missing ones are harness setups.
+ */
 export const FAIL_MODES = [
   "no-session",
   "no-user-key",
