@@ -90,7 +90,7 @@ export async function startRelayServer(opts: {
   const start = async (): Promise<void> => {
     if (child && child.exitCode === null && child.signalCode === null) return;
     stderrTail = "";
-    const proc = Bun.spawn([opts.binary, "--dev", "--config-path", configPath], {
+    const proc = Bun.spawn([...dieWithParent(), opts.binary, "--dev", "--config-path", configPath], {
       stdin: "ignore",
       stdout: "ignore",
       stderr: "pipe",
@@ -138,6 +138,17 @@ export async function startRelayServer(opts: {
     start,
     stop,
   };
+}
+
+/**
+ * A relay left behind by a `dev cloud` that was killed (SIGKILL: no cleanup runs) would hold its port
+ * and make the next start on the same --dir fall back to the placeholder; on Linux the kernel ends
+ * it with its parent (`setpriv --pdeathsig`, util-linux).
+ */
+function dieWithParent(): string[] {
+  if (process.platform !== "linux") return [];
+  const setpriv = Bun.which("setpriv");
+  return setpriv ? [setpriv, "--pdeathsig", "KILL", "--"] : [];
 }
 
 /** A free loopback TCP port for a new local Datum's relay (kept in cloud.json after that). */
