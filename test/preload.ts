@@ -9,7 +9,14 @@ import { join } from "node:path";
 import { afterAll } from "bun:test";
 
 /** Set by scripts/ outside the tests: the netns marker and where the relay build is (test/helpers/relay.ts). */
-const KEEP = new Set(["DATUM_CONNECT_IN_NETNS", "DATUM_CONNECT_TEST_IROH_RELAY", "DATUM_CONNECT_TEST_IROH_RELAY_MISSING"]);
+const KEEP = new Set([
+  "DATUM_CONNECT_IN_NETNS",
+  "DATUM_CONNECT_TEST_IROH_RELAY",
+  "DATUM_CONNECT_TEST_IROH_RELAY_MISSING",
+  // The interop peer's build (test/helpers/interop-peer.ts).
+  "DATUM_CONNECT_TEST_INTEROP_PEER",
+  "DATUM_CONNECT_TEST_INTEROP_PEER_MISSING",
+]);
 const root = mkdtempSync(join(tmpdir(), "datumctl-connect-test-"));
 for (const key of Object.keys(process.env)) {
   if ((key.startsWith("DATUM_") || key.startsWith("DATUMCTL_")) && !KEEP.has(key)) {
