@@ -13,6 +13,14 @@ case $? in
   69) export DATUM_CONNECT_TEST_IROH_RELAY_MISSING="no Rust toolchain (cargo) to build iroh-relay with" ;;
   *) export DATUM_CONNECT_TEST_IROH_RELAY_MISSING="the iroh-relay build failed (scripts/build-relay.sh; its output is above the test output)" ;;
 esac
+# The interop peer (test/interop/README.md: n0's iroh-proxy-utils gateway side), built the same way
+# and after the relay, never alongside it (the machines have 2 cores).
+DATUM_CONNECT_TEST_INTEROP_PEER=$(sh "$here/scripts/build-interop-peer.sh")
+case $? in
+  0) export DATUM_CONNECT_TEST_INTEROP_PEER ;;
+  69) export DATUM_CONNECT_TEST_INTEROP_PEER_MISSING="no Rust toolchain (cargo) to build the iroh-proxy-utils interop peer with" ;;
+  *) export DATUM_CONNECT_TEST_INTEROP_PEER_MISSING="the interop peer build failed (scripts/build-interop-peer.sh; its output is above the test output)" ;;
+esac
 # The Wine smoke test (test/e2e/windows-wine.test.ts) cross-compiles the Windows executable with
 # Bun's Windows runtime, fetched from npm once, outside the namespace; only where Wine is installed.
 if command -v wine64 >/dev/null 2>&1 || [ -x /usr/lib/wine/wine64 ]; then
