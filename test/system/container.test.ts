@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildImage, IMAGE_ARCHIVE, IMAGE_EXECUTABLE, IMAGE_HELPER, IMAGE_UID, imageHostProblem } from "../../scripts/release/oci-image.ts";
+import { buildImage, IMAGE_ARCHIVE, IMAGE_EXECUTABLE, IMAGE_HEALTH_PORT, IMAGE_HELPER, IMAGE_UID, imageHostProblem } from "../../scripts/release/oci-image.ts";
 import { ensureHostBinary } from "../../scripts/release/host-binary.ts";
 import { installDatumctlDouble, wrapperScript } from "../../src/devcloud/datumctl-double/install.ts";
 
@@ -249,6 +249,9 @@ describe.skipIf(unavailable !== null)("the container image under podman (real ro
       // The public URL answers with the origin's body, through the container.
       const fetched = await must(inNetns([BUN, "-e", `const r = await fetch(${JSON.stringify(url)}); console.log(r.status, await r.text());`]));
       expect(fetched.trim()).toBe(`200 ${ORIGIN_BODY}`);
+      // What the Kubernetes example probes: /livez and /readyz on the health port.
+      const health = await must(inNetns([BUN, "-e", `for (const p of ["livez", "readyz"]) console.log(p, (await fetch("http://127.0.0.1:${IMAGE_HEALTH_PORT}/" + p)).status);`]));
+      expect(health.trim().split("\n")).toEqual(["livez 200", "readyz 200"]);
 
       // Non-root, and no token (nor anything token-like) in its environment.
       const inspect = JSON.parse(await must([...podman, "inspect", container])) as { Config: { Env: string[]; User: string } }[];
