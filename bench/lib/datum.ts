@@ -50,12 +50,12 @@ export interface DevCloud {
   stop(): Promise<void>;
 }
 
-/** `dev cloud` as a child process, ready once it wrote its env file; controller delays set to 0. */
-export async function startDevCloud(baseEnv: Record<string, string>): Promise<DevCloud> {
+/** `dev cloud` (plus `args`) as a child process, ready once it wrote its env file; controller delays set to 0. */
+export async function startDevCloud(baseEnv: Record<string, string>, args: readonly string[] = []): Promise<DevCloud> {
   const dir = mkdtempSync(join(tmpdir(), "bench-datum-"));
   const envFile = join(dir, "env.sh");
   const child = track(
-    Bun.spawn([process.execPath, CLI, "dev", "cloud", "--dir", join(dir, "cloud"), "--env-file", envFile, "--parent-pid", String(process.pid)], {
+    Bun.spawn([process.execPath, CLI, "dev", "cloud", "--dir", join(dir, "cloud"), "--env-file", envFile, "--parent-pid", String(process.pid), ...args], {
       cwd: REPO_ROOT,
       env: baseEnv,
       stdin: "ignore",
