@@ -19,7 +19,6 @@ import { ChunkedDecoder } from "../../src/dataplane/chunked.ts";
 import { headerValue, parseResponseHead, type ResponseHead } from "../../src/dataplane/http-head.ts";
 import { formatSocketAddr } from "../../src/dataplane/iroh-endpoint.ts";
 import { loadDataPlane, type DataPlane, type DataPlaneEndpoint } from "../../src/dataplane/listen-node.ts";
-import { FORBIDDEN, ORIGIN_UNREACHABLE } from "../../src/dataplane/response.ts";
 import { createGateway, type Gateway } from "../../src/devcloud/gateway/gateway.ts";
 import type { AllowListEntry } from "../../workers/messages.ts";
 import { MiB, pattern, sha256 } from "../helpers/bytes.ts";
@@ -41,6 +40,19 @@ let dataPlane: DataPlane;
 let endpoint: DataPlaneEndpoint;
 let gateway: Gateway;
 let peer: InteropPeer;
+/** A raw TCP origin: answers each path with fixed bytes and records every request head it got. */
+let scripted: net.Server;
+let scriptedPort: number;
+const scriptedHeads: string[] = [];
+const SCRIPTED: Record<string, string> = {
+  // An interim 100 before the final answer: only the final one is the response.
+  "/interim": "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfinal",
+  // No framing at all: the body is everything until the origin closes.
+  "/until-close": "HTTP/1.1 200 OK\r\nx-framing: none\r\n\r\nbody until close",
+  // Hop-by-hop response headers, one of them named in Connection: neither reaches the client.
+  "/hop": "HTTP/1.1 200 OK\r\nconnection: x-hop\r\nx-hop: secret\r\nx-kept: yes\r\ncontent-length: 2\r\n\r\nok",
+  "/no-content": "HTTP/1.1 204 No Content\r\nx-empty: yes\r\n\r\n",
+};
 
 const addrs = (): string[] => endpoint.addresses.map(formatSocketAddr);
 const app = (): string => `127.0.0.1:${origin.port}`;
@@ -246,6 +258,24 @@ beforeAll(async () => {
       return new Response("must never be reached");
     },
   });
+  scripted = net.createServer((socket) => {
+    let got = "";
+    socket.on("data", (chunk: Buffer) => {
+      got += chunk.toString("latin1");
+      const end = got.indexOf("\r\n\r\n");
+      if (end < 0 || got === "") return;
+      const head = got.slice(0, end + 4);
+      got = "";
+      scriptedHeads.push(head);
+      const path = head.split(" ", 2)[1] ?? "";
+      if (head.startsWith("HEAD ")) socket.end("HTTP/1.1 200 OK\r\ncontent-length: 1234\r\nx-head: yes\r\n\r\n");
+      else socket.end(SCRIPTED[path] ?? "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
+    });
+    socket.on("error", () => undefined);
+  });
+  await new Promise<void>((resolve) => scripted.listen(0, "127.0.0.1", resolve));
+  scriptedPort = (scripted.address() as net.AddressInfo).port;
+
   const probe = net.createServer();
   await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
   downPort = (probe.address() as net.AddressInfo).port;
@@ -254,6 +284,7 @@ beforeAll(async () => {
   const allowList: AllowListEntry[] = [
     { id: "app", host: "127.0.0.1", port: origin.port!, enabled: true },
     { id: "down", host: "127.0.0.1", port: downPort, enabled: true },
+    { id: "scripted", host: "127.0.0.1", port: scriptedPort, enabled: true },
   ];
   dataPlane = await loadDataPlane({ log: () => undefined });
   endpoint = await dataPlane.start({ secretKey: crypto.getRandomValues(new Uint8Array(32)), relayUrls: [], allowList });
@@ -267,6 +298,7 @@ afterAll(async () => {
   await dataPlane?.stop();
   origin?.stop(true);
   otherOrigin?.stop(true);
+  scripted?.close();
 });
 
 describe.skipIf(peerBin.skip !== undefined)("iroh-proxy-utils (the gateway side) against our ListenNode", () => {
@@ -297,7 +329,8 @@ describe.skipIf(peerBin.skip !== undefined)("iroh-proxy-utils (the gateway side)
     const denied = `127.0.0.1:${otherOrigin.port}`;
     const ours = await connectViaOurs(denied, GET_ECHO);
     expect(ours.status).toBe(403);
-    expect(ours.headBytes).toEqual(FORBIDDEN);
+    // What the library's own UpstreamProxy answers a denied request, byte for byte.
+    expect(text(ours.headBytes)).toBe("HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n");
     expect(ours.tunnel.length).toBe(0);
 
     const raw = await peer.connect(denied, ascii(GET_ECHO));
@@ -321,7 +354,7 @@ describe.skipIf(peerBin.skip !== undefined)("iroh-proxy-utils (the gateway side)
     const down = `127.0.0.1:${downPort}`;
     const ours = await connectViaOurs(down, GET_ECHO);
     expect(ours.status).toBe(502);
-    expect(ours.headBytes).toEqual(ORIGIN_UNREACHABLE);
+    expect(text(ours.headBytes)).toBe("HTTP/1.1 502 Origin Is Unreachable\r\ncontent-length: 0\r\n\r\n");
 
     const raw = await peer.connect(down, ascii(GET_ECHO));
     expect(raw.status).toBe(502);
@@ -454,6 +487,98 @@ describe.skipIf(peerBin.skip !== undefined)("iroh-proxy-utils (the gateway side)
     expect(ours.status).toBe(502);
     const lib = parseResponse((await viaLibrary(`GET http://127.0.0.1:${downPort}/ HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`)).bytes);
     expect(lib.head.status).toBe(502);
+  }, SLOW);
+
+  /** One absolute-form GET/HEAD to the scripted origin through both; the request heads the origin got. */
+  async function scriptedBoth(method: string, path: string): Promise<{ ours: Awaited<ReturnType<typeof absoluteViaOurs>>; lib: Parsed; heads: string[] }> {
+    const authority = `127.0.0.1:${scriptedPort}`;
+    const from = scriptedHeads.length;
+    const ours = await absoluteViaOurs(method, `http://${authority}${path}`, [["host", "scripted.test"], ["x-client", "1"]]);
+    const client = await Client.connect(peer.httpProxy);
+    client.write(`${method} http://${authority}${path} HTTP/1.1\r\nhost: scripted.test\r\nx-client: 1\r\nconnection: close\r\n\r\n`);
+    const raw = (await client.all()).bytes;
+    client.close();
+    // A HEAD answer announces a length it does not send.
+    const lib = method === "HEAD" ? { head: (parseResponseHead(raw) as { head: ResponseHead }).head, body: raw.subarray(headEnd(raw)) } : parseResponse(raw);
+    return { ours, lib, heads: scriptedHeads.slice(from) };
+  }
+
+  test("the origin gets the same request head from both (the library's Via/X-Forwarded-For aside)", async () => {
+    const { heads } = await scriptedBoth("GET", "/hop");
+    expect(heads).toHaveLength(2);
+    const lines = (head: string): string[] =>
+      head
+        .split("\r\n")
+        .filter((l) => l !== "" && !/^(via|x-forwarded-for):/i.test(l))
+        .sort();
+    expect(lines(heads[1]!)).toEqual(lines(heads[0]!));
+    expect(heads[1]).toMatch(/\r\nvia: HTTP\/1\.1 iroh-proxy\r\n/i);
+  }, SLOW);
+
+  test("hop-by-hop response headers stop at the device; end-to-end ones reach the library's client", async () => {
+    const { ours, lib } = await scriptedBoth("GET", "/hop");
+    for (const headers of [ours.head!.headers, lib.head.headers]) {
+      expect(headerValue(headers, "x-hop")).toBeUndefined();
+      expect(headerValue(headers, "x-kept")).toBe("yes");
+    }
+    expect(text(lib.body)).toBe("ok");
+    expect(lib.body).toEqual(ours.body);
+  }, SLOW);
+
+  test("an interim 100 from the origin is skipped: the library's client gets the final 200", async () => {
+    const { ours, lib } = await scriptedBoth("GET", "/interim");
+    expect([ours.status, text(ours.body)]).toEqual([200, "final"]);
+    expect([lib.head.status, text(lib.body)]).toEqual([200, "final"]);
+  }, SLOW);
+
+  test("a body framed only by the origin closing arrives whole through both", async () => {
+    const { ours, lib } = await scriptedBoth("GET", "/until-close");
+    expect(text(ours.body)).toBe("body until close");
+    expect(text(lib.body)).toBe("body until close");
+    expect(headerValue(lib.head.headers, "x-framing")).toBe("none");
+  }, SLOW);
+
+  test("HEAD and 204: headers only, no body, through both", async () => {
+    const head = await scriptedBoth("HEAD", "/anything");
+    expect(head.ours.status).toBe(200);
+    expect(head.ours.body.length).toBe(0);
+    expect(head.lib.head.status).toBe(200);
+    expect(headerValue(head.lib.head.headers, "x-head")).toBe("yes");
+    expect(head.lib.body.length).toBe(0);
+    const empty = await scriptedBoth("GET", "/no-content");
+    expect([empty.ours.status, empty.ours.body.length]).toEqual([204, 0]);
+    expect([empty.lib.head.status, empty.lib.body.length]).toEqual([204, 0]);
+    expect(headerValue(empty.lib.head.headers, "x-empty")).toBe("yes");
+  }, SLOW);
+
+  test("a chunked request body (the library sends it de-chunked, framed by FIN): echoed intact", async () => {
+    const parts = ["first ", "second ", "third"];
+    const client = await Client.connect(peer.httpProxy);
+    client.write(`POST http://${app()}/echo HTTP/1.1\r\nhost: ${app()}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n`);
+    for (const p of parts) client.write(`${p.length.toString(16)}\r\n${p}\r\n`);
+    client.write("0\r\n\r\n");
+    const lib = parseResponse((await client.all()).bytes);
+    client.close();
+    expect([lib.head.status, text(lib.body)]).toEqual([200, parts.join("")]);
+  }, SLOW);
+
+  test("expect: 100-continue through the library: one final answer, the body echoed", async () => {
+    const body = "after continue";
+    const client = await Client.connect(peer.httpProxy);
+    client.write(`POST http://${app()}/echo HTTP/1.1\r\nhost: ${app()}\r\ncontent-length: ${body.length}\r\nexpect: 100-continue\r\nconnection: close\r\n\r\n`);
+    // The library's hyper answers 100 itself once it wants the body.
+    const interim = await client.until((b) => headEnd(b) >= 0);
+    let raw: Uint8Array;
+    if (text(interim).startsWith("HTTP/1.1 100")) {
+      client.take(headEnd(interim));
+      client.write(body);
+      raw = (await client.all()).bytes;
+    } else {
+      raw = (await client.all()).bytes;
+    }
+    client.close();
+    const lib = parseResponse(raw);
+    expect([lib.head.status, text(lib.body)]).toEqual([200, body]);
   }, SLOW);
 
   test("100 concurrent streams through the library (50 CONNECT tunnels, 50 absolute-form POSTs): each gets its own answer", async () => {
