@@ -23,7 +23,7 @@ describe("probeVerdict (tunnel status --probe)", () => {
       expect(verdict).toBeNull();
       return;
     }
-    expect(verdict?.exit).toBe(exit);
+    expect(verdict?.exit as number | undefined).toBe(exit);
     expect(verdict?.message).toMatch(message as RegExp);
   });
 });
