@@ -125,9 +125,12 @@ describe.skipIf(relayBin.skip !== undefined)("the local Datum's real relay", () 
     const published = (await requests(d(), since)).filter((r) => r.method === "PATCH" || r.method === "POST").flatMap(relaysIn);
     expect(published.length).toBeGreaterThan(0);
     expect(new Set(published)).toEqual(new Set([relayUrl]));
+    expect((await viaPublic(`${listen.url}/x`)).body).toBe("R /x");
+    // Same machine, UDP open: the gateway's connection goes direct even though both know the relay.
+    await until(() => (runState(env, "here")?.counters.paths?.direct ?? 0) >= 1, 20_000, "run.json counting a direct connection");
     const status = await runCli(["tunnel", "status", "--name", "here"], { env });
     expect(/home relay:\s+(\S+)/.exec(status.stdout)?.[1]).toBe(relayUrl);
-    expect((await viaPublic(`${listen.url}/x`)).body).toBe("R /x");
+    expect(status.stdout).toMatch(/path:\s+direct \(1 connection\)/);
     expect((await listen.stop("SIGINT")).code).toBe(0);
   }, 60_000);
 });
