@@ -223,7 +223,7 @@ set -eu
 if [ "$#" -gt 0 ]; then exec ${IMAGE_EXECUTABLE} "$@"; fi
 if [ -z "\${DATUM_CONNECT_ENDPOINT:-}" ]; then
   echo "error: DATUM_CONNECT_ENDPOINT is not set" >&2
-  echo "hint: set it to the local service to expose, e.g. 127.0.0.1:8080 or http://web:8080" >&2
+  echo "hint: set it to the local service to expose, e.g. 127.0.0.1:8080 or http://web.default.svc.cluster.local:8080" >&2
   exit 78
 fi
 set -- tunnel listen --name "\${DATUM_CONNECT_TUNNEL:-${IMAGE_TUNNEL}}" --endpoint "$DATUM_CONNECT_ENDPOINT" --yes --log-format json
