@@ -35,10 +35,16 @@ export function nftUnavailable(): string | undefined {
 export function blockDirectUdp(host: TestHost): void {
   const rules = [
     "table inet relay_only {",
-    "  chain in { type filter hook input priority 0; policy accept; iifname != \"lo\" meta l4proto udp drop; }",
-    "  chain out { type filter hook output priority 0; policy accept; oifname != \"lo\" meta l4proto udp drop; }",
+    "  chain in { type filter hook input priority 0; policy accept; iifname != \"lo\" meta l4proto udp counter drop; }",
+    "  chain out { type filter hook output priority 0; policy accept; oifname != \"lo\" meta l4proto udp counter drop; }",
     "}",
   ].join("\n");
   const r = Bun.spawnSync([...host.wrap, "nft", "-f", "-"], { stdin: new TextEncoder().encode(rules), stdout: "pipe", stderr: "pipe" });
   if (!r.success) throw new Error(`nft in test host ${host.hostname} failed: ${r.stderr.toString().trim()}`);
+}
+
+/** UDP datagrams the host's rules dropped so far (in + out): iroh's direct attempts that never got through. */
+export function droppedUdp(host: TestHost): number {
+  const listed = Bun.spawnSync([...host.wrap, "nft", "list", "table", "inet", "relay_only"], { stdout: "pipe", stderr: "pipe" }).stdout.toString();
+  return [...listed.matchAll(/udp counter packets (\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
 }
