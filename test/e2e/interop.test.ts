@@ -52,6 +52,9 @@ const SCRIPTED: Record<string, string> = {
   // Hop-by-hop response headers, one of them named in Connection: neither reaches the client.
   "/hop": "HTTP/1.1 200 OK\r\nconnection: x-hop\r\nx-hop: secret\r\nx-kept: yes\r\ncontent-length: 2\r\n\r\nok",
   "/no-content": "HTTP/1.1 204 No Content\r\nx-empty: yes\r\n\r\n",
+  // Response heads the library cannot read (over 8192 bytes; over 64 headers).
+  "/big-head": `HTTP/1.1 200 OK\r\nx-big: ${"b".repeat(9000)}\r\ncontent-length: 2\r\n\r\nok`,
+  "/many-headers": `HTTP/1.1 200 OK\r\n${Array.from({ length: 70 }, (_, i) => `x-h${i}: ${i}\r\n`).join("")}content-length: 2\r\n\r\nok`,
 };
 
 const addrs = (): string[] => endpoint.addresses.map(formatSocketAddr);
@@ -549,6 +552,14 @@ describe.skipIf(peerBin.skip !== undefined)("iroh-proxy-utils (the gateway side)
     expect([empty.ours.status, empty.ours.body.length]).toEqual([204, 0]);
     expect([empty.lib.head.status, empty.lib.body.length]).toEqual([204, 0]);
     expect(headerValue(empty.lib.head.headers, "x-empty")).toBe("yes");
+  }, SLOW);
+
+  test("an origin response head the library cannot read (over 8 KiB, over 64 headers): 502 for the library's client and for our gateway", async () => {
+    for (const path of ["/big-head", "/many-headers"]) {
+      const { ours, lib } = await scriptedBoth("GET", path);
+      expect([path, ours.status]).toEqual([path, 502]);
+      expect([path, lib.head.status]).toEqual([path, 502]);
+    }
   }, SLOW);
 
   test("a chunked request body (the library sends it de-chunked, framed by FIN): echoed intact", async () => {
