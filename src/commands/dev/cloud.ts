@@ -45,10 +45,21 @@ export const cloud = defineCommand({
     },
     "no-relay": { type: "boolean", description: "Run no relay: devices publish the placeholder relay URL" },
     "parent-pid": { type: "string", description: "Stop when this process exits (for scripts and tests)", valueHint: "pid" },
+    login: {
+      type: "string",
+      description:
+        "Also log in, as datumctl login would, under this home directory: HOME/.datumctl/config with the README's user and service-account sessions (and the key file), served by the datumctl double; the export lines then set HOME (when it is not yours), PATH and DATUMCTL_TRUSTED_PLUGINS",
+      valueHint: "home",
+    },
+    force: { type: "boolean", description: "With --login: replace an existing HOME/.datumctl/config (kept as config.before-dev-cloud)" },
   },
   async run({ args }) {
     const port = parsePort(args.port, "--port");
     const edgePort = parsePort(args["edge-port"], "--edge-port");
+    if (args.login !== undefined && args.login.trim() === "") {
+      throw new UsageError("--login needs a directory", "name the home to log in under, e.g. --login /tmp/datum-home (or --login ~ for your own ~/.datumctl)");
+    }
+    if (args.force && args.login === undefined) throw new UsageError("--force only goes with --login");
     const ownDir = args.dir === undefined;
     const dir = args.dir !== undefined ? resolve(args.dir) : mkdtempSync(join(tmpdir(), "datum-local-"));
     const { startLocalDatum } = await import("../../devcloud/local-datum.ts");
@@ -63,7 +74,23 @@ export const cloud = defineCommand({
       relay,
       log: say,
     });
-    const lines = exportLines(datum.env());
+    let env = datum.env();
+    if (args.login !== undefined) {
+      const { logIn, LOGIN_ACCOUNTS } = await import("../../devcloud/login.ts");
+      const { LOCAL_ORG } = await import("../../devcloud/local-datum.ts");
+      let login;
+      try {
+        login = logIn({ home: args.login, force: args.force === true, double: datum.double, server: datum.controlPlane.url, org: LOCAL_ORG, project: args.project, env: process.env });
+      } catch (err) {
+        await datum.stop();
+        if (ownDir) rmSync(dir, { recursive: true, force: true });
+        throw err;
+      }
+      env = { ...env, ...login.env };
+      const what = login.decision === "unchanged" ? "kept" : login.decision === "replace" ? `replaced (the old one is ${login.backup})` : "wrote";
+      say(`logged in: ${what} ${login.configPath} with ${LOGIN_ACCOUNTS.map((a) => `${a.session} (${a.type === "service_account" ? `service account, key ${login.keyPath}` : "user"})`).join(", ")}`);
+    }
+    const lines = exportLines(env);
     if (args["env-file"]) await writeFileAtomic(resolve(args["env-file"]), `${lines}\n`, 0o600);
     emit(lines);
     say(`local Datum ready: API ${datum.controlPlane.url}${datum.edge ? `, edge ${datum.edge.url}` : ""}${datum.relay ? `, relay ${datum.relay.url}` : ""} (Ctrl+C to stop)`);
