@@ -7,7 +7,8 @@
  * the same executable's hidden `dev datumctl`), no token in its environment. It runs beside the
  * local Datum and an origin in one loopback-only network namespace of its own; the public URL
  * answers through it; its stdout is JSON lines; `tunnel status --probe` is its health command;
- * SIGTERM (`podman stop`) → `Tunnel disabled.` → exit 0. The archive is under 80 MB.
+ * SIGTERM (`podman stop`) → `Tunnel disabled.` → exit 0; restarted on the same HOME volume it is the
+ * same tunnel at the same URL again. The archive is under 80 MB.
  *
  * Needs real root: `npm run test:system` (scripts/test-system.sh; CI runs it after `npm test`).
  * Elsewhere — including inside the user namespace `npm test` runs in — it is skipped, saying why.
@@ -183,7 +184,7 @@ describe.skipIf(unavailable !== null)("the container image under podman (real ro
   });
 
   test(
-    "runs non-root from env + a mounted key, JSON logs on stdout, serves the public URL, probe healthy, SIGTERM → Tunnel disabled. → exit 0",
+    "runs non-root from env + a mounted key, JSON logs on stdout, serves the public URL, probe healthy, SIGTERM → Tunnel disabled. → exit 0; a restart on the same HOME is the same tunnel",
     async () => {
       // The mounted directory: the credentials helper (the datumctl double run by the image's own
       // executable) and a service-account session whose key file datumctl would sign with.
@@ -219,36 +220,43 @@ describe.skipIf(unavailable !== null)("the container image under podman (real ro
       for (const k of ["DATUM_CONNECT_PUBLIC_URL", "DATUM_CONNECT_RELAY_URLS", "DATUM_CONNECT_DEV_PLACEHOLDER_RELAY"]) {
         if (datumEnv[k] !== undefined) env[k] = datumEnv[k] as string;
       }
+      const home = join(work, "home");
+      mkdirSync(home, { mode: 0o700 });
+      await must(["chown", `${IMAGE_UID}:${IMAGE_UID}`, home]);
       const nofile = (await must(["sh", "-c", "ulimit -Hn"])).trim();
       await must([
         ...podman, "run", "-d", "--name", container,
         "--network", `ns:${netns}`,
         "--ulimit", `nofile=${nofile}`, "--ulimit", "nproc=32768",
-        "--read-only", "--tmpfs", "/tmp:rw,exec,mode=1777", "--tmpfs", "/home/datum:rw,exec,U",
+        "--read-only", "--tmpfs", "/tmp:rw,exec,mode=1777",
+        // HOME on a volume, as deploy/kubernetes does: the tunnel's identity outlives the container.
+        "-v", `${home}:/home/datum`,
         "-v", `${mount}:${MOUNT}`,
         ...Object.entries(env).flatMap(([k, v]) => ["-e", `${k}=${v}`]),
         image,
       ]);
 
-      // Ready: the JSON log line with the verified public URL.
-      let url: string | undefined;
-      let logs = "";
-      for (let i = 0; !url; i++) {
-        logs = (await run([...podman, "logs", container])).stdout;
-        url = /"msg":"Tunnel ready after \d+ sec: (\S+?)"/.exec(logs)?.[1];
-        const state = (await run([...podman, "inspect", "-f", "{{.State.Status}}", container])).stdout.trim();
-        if (state !== "running" && !url) throw new Error(`the container is ${state}:\n${logs}\n${(await run([...podman, "logs", container])).stderr}`);
-        if (i > 1200) throw new Error(`not ready in 120 s:\n${logs}`);
-        await Bun.sleep(100);
-      }
+      // Ready: the n-th JSON log line with the verified public URL (podman logs spans restarts).
+      const readyUrl = async (n: number): Promise<string> => {
+        for (let i = 0; ; i++) {
+          const logs = (await run([...podman, "logs", container])).stdout;
+          const urls = [...logs.matchAll(/"msg":"Tunnel ready after \d+ sec: (\S+?)"/g)].map((m) => m[1] as string);
+          if (urls.length >= n) return urls[n - 1] as string;
+          const state = (await run([...podman, "inspect", "-f", "{{.State.Status}}", container])).stdout.trim();
+          if (state !== "running") throw new Error(`the container is ${state}:\n${logs}\n${(await run([...podman, "logs", container])).stderr}`);
+          if (i > 1200) throw new Error(`not ready in 120 s:\n${logs}`);
+          await Bun.sleep(100);
+        }
+      };
+      const url = await readyUrl(1);
 
       // The health command: exit 0 while verified ready.
       const probe = await run([...podman, "exec", container, IMAGE_EXECUTABLE, "tunnel", "status", "--name", TUNNEL, "--probe"]);
       expect(probe).toEqual({ code: 0, stdout: "", stderr: "" });
 
       // The public URL answers with the origin's body, through the container.
-      const fetched = await must(inNetns([BUN, "-e", `const r = await fetch(${JSON.stringify(url)}); console.log(r.status, await r.text());`]));
-      expect(fetched.trim()).toBe(`200 ${ORIGIN_BODY}`);
+      const get = async (u: string) => (await must(inNetns([BUN, "-e", `const r = await fetch(${JSON.stringify(u)}); console.log(r.status, await r.text());`]))).trim();
+      expect(await get(url)).toBe(`200 ${ORIGIN_BODY}`);
       // What the Kubernetes example probes: /livez and /readyz on the health port.
       const health = await must(inNetns([BUN, "-e", `for (const p of ["livez", "readyz"]) console.log(p, (await fetch("http://127.0.0.1:${IMAGE_HEALTH_PORT}/" + p)).status);`]));
       expect(health.trim().split("\n")).toEqual(["livez 200", "readyz 200"]);
@@ -277,6 +285,16 @@ describe.skipIf(unavailable !== null)("the container image under podman (real ro
       expect(out.stdout + out.stderr).not.toMatch(/eyJ[A-Za-z0-9_-]{4,}\./);
       // The helper was asked for a token (the mounted one, not the environment).
       expect(readFileSync(double.logPath, "utf8")).toContain("get-token");
+
+      // Restarted with the same HOME (a crash, a new pod on the same volume): the same tunnel, at
+      // the same public URL, serving again; stopped again cleanly.
+      await must([...podman, "start", container]);
+      expect(await readyUrl(2)).toBe(url);
+      expect(await get(url)).toBe(`200 ${ORIGIN_BODY}`);
+      await must([...podman, "stop", "-t", "60", container], 120_000);
+      expect((await must([...podman, "inspect", "-f", "{{.State.ExitCode}}", container])).trim()).toBe("0");
+      const again = (await run([...podman, "logs", container])).stdout.split("\n").filter((l) => l !== "");
+      expect(again.filter((l) => (JSON.parse(l) as { msg: string }).msg === "Tunnel disabled.")).toHaveLength(2);
     },
     300_000,
   );

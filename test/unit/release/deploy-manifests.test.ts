@@ -37,14 +37,15 @@ interface Deployment {
         automountServiceAccountToken: boolean;
         initContainers: Container[];
         containers: Container[];
-        volumes: { name: string; secret?: { secretName: string }; emptyDir?: object }[];
+        volumes: { name: string; secret?: { secretName: string }; emptyDir?: object; persistentVolumeClaim?: { claimName: string } }[];
       };
     };
   };
 }
 
 const path = join(import.meta.dir, "..", "..", "..", "deploy", "kubernetes", "datumctl-connect.yaml");
-const doc = Bun.YAML.parse(readFileSync(path, "utf8")) as Deployment;
+const docs = Bun.YAML.parse(readFileSync(path, "utf8")) as { kind: string; metadata: { name: string } }[];
+const doc = docs.find((d) => d.kind === "Deployment") as unknown as Deployment;
 const pod = doc.spec.template.spec;
 const agent = pod.containers.find((c) => c.name === "datumctl-connect") as Container;
 const env = Object.fromEntries((agent.env ?? []).map((e) => [e.name, e.value]));
@@ -76,6 +77,9 @@ describe("deploy/kubernetes/datumctl-connect.yaml", () => {
     expect(env.DATUM_CREDENTIALS_HELPER).toBe(IMAGE_HELPER);
     expect(agent.volumeMounts?.find((m) => m.mountPath === dirname(IMAGE_HELPER))?.name).toBe("helper");
     expect(agent.volumeMounts?.find((m) => m.mountPath === IMAGE_HOME)?.name).toBe("home");
+    // The tunnel's identity must outlive the pod, or each new pod makes a new tunnel.
+    const claim = pod.volumes.find((v) => v.name === "home")?.persistentVolumeClaim?.claimName;
+    expect(docs.some((d) => d.kind === "PersistentVolumeClaim" && d.metadata.name === claim)).toBe(true);
     expect(agent.volumeMounts?.some((m) => m.mountPath === "/tmp")).toBe(true);
   });
 
