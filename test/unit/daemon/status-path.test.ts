@@ -20,7 +20,7 @@ const service = {
 function render(counters: Partial<RunState["counters"]>): string {
   const base = emptyRunState({ pid: 1, startTime: undefined, name: "x", project: "p" });
   const run: RunState = { ...base, homeRelay: "http://127.0.0.1:4000/", counters: { ...base.counters, ...counters } };
-  return renderStatus({ name: "x", status: "running", running: true, config: undefined, run, service, logTail: [], now: 0 });
+  return renderStatus({ name: "x", status: "ready", running: true, config: undefined, run, service, logTail: [], now: 0 });
 }
 
 const cases: [string, Partial<RunState["counters"]>, string | null][] = [
