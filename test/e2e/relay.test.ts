@@ -135,6 +135,19 @@ describe.skipIf(relayBin.skip !== undefined)("the local Datum's real relay", () 
   }, 60_000);
 });
 
+describe.skipIf(relayBin.skip !== undefined)("--no-relay", () => {
+  test("runs no relay although one is there: the placeholder, and the reason on the relay: line", async () => {
+    const plain = await startLocalDatum(["--relay-bin", relayBin.path as string, "--no-relay"]);
+    try {
+      expect(plain.stderr()).toContain("relay: none runs here (--no-relay); devices publish the placeholder");
+      expect(plain.env.DATUM_CONNECT_DEV_PLACEHOLDER_RELAY).toBe(`${plain.apiUrl}/_dev/relay/`);
+      expect(plain.env.DATUM_DEV_CLOUD_RELAY).toBeUndefined();
+    } finally {
+      await plain.stop();
+    }
+  });
+});
+
 describe.skipIf(relayBin.skip !== undefined || hostUnavailable !== undefined)("relay-only: no direct UDP between the device and the gateway", () => {
   let host: TestHost;
   let n = 0;
