@@ -23,11 +23,17 @@ function git(args: string[]): string | undefined {
   return r.exitCode === 0 && out ? out : undefined;
 }
 
-const { values } = parseArgs({
-  args: process.argv.slice(2),
-  options: { executable: { type: "string" }, out: { type: "string" }, rebuild: { type: "boolean" }, help: { type: "boolean", short: "h" } },
-  strict: true,
-});
+let values: { executable?: string; out?: string; rebuild?: boolean; help?: boolean };
+try {
+  ({ values } = parseArgs({
+    args: process.argv.slice(2),
+    options: { executable: { type: "string" }, out: { type: "string" }, rebuild: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    strict: true,
+  }));
+} catch (err) {
+  process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)} (see --help)\n`);
+  process.exit(2);
+}
 if (values.help) {
   process.stdout.write("Usage: bun scripts/build-image.ts [--executable PATH] [--out dist/datumctl-connect-oci.tar] [--rebuild]\n");
   process.exit(0);
@@ -42,8 +48,16 @@ if (!existsSync(executable)) {
   process.stderr.write(`error: ${executable} does not exist\n`);
   process.exit(2);
 }
-const version = (JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string }).version;
-const commit = git(["rev-parse", "--short", "HEAD"]) ?? "unknown";
+// The image is labelled with what the executable says it is (it may be older than HEAD).
+const said = Bun.spawnSync([executable, "version", "-o", "json"], { env: { PATH: "/usr/bin:/bin" }, stdout: "pipe", stderr: "pipe", timeout: 10_000 });
+let info: { version?: string; commit?: string } = {};
+try {
+  info = JSON.parse(said.stdout.toString()) as typeof info;
+} catch {
+  // Labelled from the tree below.
+}
+const version = info.version ?? (JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string }).version;
+const commit = info.commit ?? git(["rev-parse", "--short", "HEAD"]) ?? "unknown";
 const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? git(["show", "-s", "--format=%ct", "HEAD"]) ?? Math.floor(Date.now() / 1000));
 const out = resolve(values.out ?? join(REPO_ROOT, "dist", IMAGE_ARCHIVE));
 try {
