@@ -155,6 +155,7 @@ export class TokenSource {
   readonly #clock: Clock;
   readonly #random: () => number;
   readonly #onEvent: ((event: TokenEvent) => void) | undefined;
+  readonly #listeners = new Set<(event: TokenEvent) => void>();
 
   #current: Current | undefined;
   #inflight: InFlight | undefined;
@@ -182,6 +183,15 @@ export class TokenSource {
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
     this.#onEvent = options.onEvent;
+  }
+
+  /**
+   * Hear every event besides the constructor's `onEvent` (the listen session hands a refreshed
+   * token to its heartbeat worker at once). Returns the unsubscribe function.
+   */
+  subscribe(listener: (event: TokenEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** The current token, refreshed first when it is missing or within 10 s of expiry. */
@@ -387,10 +397,12 @@ export class TokenSource {
   }
 
   #emit(event: TokenEvent): void {
-    try {
-      this.#onEvent?.(event);
-    } catch {
-      // A broken listener must not break token delivery.
+    for (const listener of [this.#onEvent, ...this.#listeners]) {
+      try {
+        listener?.(event);
+      } catch {
+        // A broken listener must not break token delivery.
+      }
     }
   }
 }

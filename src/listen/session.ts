@@ -130,6 +130,7 @@ export class ListenSession {
   #lastToken: string | undefined;
   #started = performance.now();
   #lastRepatchAt = -Infinity;
+  #unsubscribeTokens: (() => void) | undefined;
 
   constructor(deps: ListenDeps, request: ListenRequest) {
     this.#d = deps;
@@ -236,6 +237,10 @@ export class ListenSession {
     // The heartbeat runs before the tunnel is found or created, and the first connection details
     // wait (up to 10 s) for the relay iroh actually reaches.
     await this.#startHeartbeat(placeholder);
+    // A refreshed token reaches the heartbeat at once, not at the next runtime poll.
+    this.#unsubscribeTokens = d.tokens.subscribe((event) => {
+      if (event.type === "refreshed") void this.#pushTokenIfChanged();
+    });
     if (!placeholder) await this.#awaitHomeRelay();
 
     const { tunnel, kind } = await this.#resolveTunnel(details());
@@ -414,7 +419,7 @@ export class ListenSession {
     this.#heartbeat?.post({ type: "token", token: this.#lastToken as string, seq: this.#tokenSeq });
   }
 
-  /** Keep the heartbeat's token current when the background loop refreshes it. */
+  /** Keep the heartbeat's token current: called on every refresh of the token source. */
   async #pushTokenIfChanged(): Promise<void> {
     const token = await this.#d.tokens.token().catch(() => undefined);
     if (token && token !== this.#lastToken) {
@@ -474,7 +479,6 @@ export class ListenSession {
       } catch {
         return 0;
       }
-      await this.#pushTokenIfChanged();
       let progress;
       try {
         progress = await d.service.progress(id, { advertisement: true });
@@ -540,6 +544,7 @@ export class ListenSession {
         }
       }
     }
+    this.#unsubscribeTokens?.();
     await this.#heartbeat?.stop();
     await this.#dataPlane?.stop();
     await d.tokens.stop();

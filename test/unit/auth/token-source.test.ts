@@ -168,6 +168,30 @@ function manualHelper() {
 const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 describe("on-demand tokens and 401s", () => {
+  test("subscribers hear each event beside onEvent, until they unsubscribe; a throwing one harms nobody", async () => {
+    const clock = new FrozenClock(T0);
+    const helper = manualHelper();
+    const fromOption: string[] = [];
+    const source = new TokenSource({ fetchToken: helper.fetch, clock, onEvent: (e) => fromOption.push(e.type) });
+    const heard: string[] = [];
+    source.subscribe(() => {
+      throw new Error("broken listener");
+    });
+    const unsubscribe = source.subscribe((e) => heard.push(e.type));
+    const first = source.token();
+    helper.next().resolve(jwtWithExp(T0 + 60 * MIN, "a"));
+    await first;
+    expect(heard).toEqual(["refreshed"]);
+    expect(fromOption).toEqual(["refreshed"]);
+    unsubscribe();
+    clock.t = T0 + 60 * MIN - 5 * SEC;
+    const second = source.token();
+    helper.next().resolve(jwtWithExp(T0 + 120 * MIN, "b"));
+    await second;
+    expect(heard).toEqual(["refreshed"]);
+    expect(fromOption).toEqual(["refreshed", "refreshed"]);
+  });
+
   test("token() caches while valid and shares one call among concurrent callers", async () => {
     const clock = new FrozenClock(T0);
     const helper = manualHelper();
