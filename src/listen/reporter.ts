@@ -45,8 +45,10 @@ export interface ListenReporter {
   readinessChanged(id: string, readiness: Readiness): void;
   disabling(): void;
   disabled(id: string): void;
-  /** The tunnel could not be disabled on the way out: its advertisement may still be up. */
-  /** `exit`: the exit code of the failure's class (69 unreachable, 77 not authenticated, ...). */
+  /**
+   * The tunnel could not be disabled on the way out: its advertisement may still be up. `exit`:
+   * the exit code of the failure's class (69 unreachable, 77 not authenticated, ...).
+   */
   disableFailed(id: string, message: string, exit?: number): void;
   /** A runtime-watch poll (recorded in `run.json`; nothing to show). */
   watched(poll: WatchPoll): void;
