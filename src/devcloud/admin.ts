@@ -12,6 +12,7 @@ import { FaultRuleInput } from "./faults.ts";
 
 const TokenBody = v.strictObject({ token: v.pipe(v.string(), v.minLength(1)) });
 const RelayAction = v.strictObject({ action: v.picklist(["stop", "start", "restart"]) });
+const GatewayAction = v.strictObject({ action: v.literal("restart") });
 const FaultBody = v.union([FaultRuleInput, v.pipe(v.array(FaultRuleInput), v.minLength(1))]);
 
 export async function handleAdmin(
@@ -106,6 +107,22 @@ export async function handleAdmin(
         return error(500, err instanceof Error ? err.message : String(err));
       }
       return ok(state());
+    }
+  }
+
+  if (route === "/_dev/gateway") {
+    const gateway = cloud.gateway;
+    if (!gateway) return error(404, "this local Datum runs no gateway (see dev cloud's first lines for why)");
+    if (method === "GET") return ok({ endpointId: gateway.endpointId() });
+    if (method === "POST") {
+      const parsed = v.safeParse(GatewayAction, await readJson(req));
+      if (!parsed.success) return error(400, v.summarize(parsed.issues));
+      try {
+        await gateway.restart();
+      } catch (err) {
+        return error(500, err instanceof Error ? err.message : String(err));
+      }
+      return ok({ endpointId: gateway.endpointId() });
     }
   }
 

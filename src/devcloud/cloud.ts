@@ -36,12 +36,22 @@ export interface DevRelayHandle {
   stop(): Promise<void>;
 }
 
+/** What the admin API may do with the local Datum's gateway (`/_dev/gateway`). */
+export interface DevGatewayHandle {
+  /** The gateway's iroh endpoint id now. */
+  endpointId(): string;
+  /** Stop the gateway (every pooled connection with it) and start a new one with a new iroh key, saved as the cloud's. */
+  restart(): Promise<void>;
+}
+
 export class DevCloud {
   readonly faults = new FaultInjector();
   readonly requests = new RequestLog();
   readonly deniedTokens = new Set<string>();
   /** The local Datum's iroh relay, when one runs (`/_dev/relay-server` stops and starts it). */
   relay: DevRelayHandle | undefined;
+  /** The local Datum's gateway, when one runs (`/_dev/gateway` restarts it with a new identity). */
+  gateway: DevGatewayHandle | undefined;
   readonly now: () => number;
   readonly random: Random;
   readonly #uid: () => string;

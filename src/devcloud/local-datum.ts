@@ -199,12 +199,35 @@ export async function startLocalDatum(options: LocalDatumOptions): Promise<Local
       const { createGateway } = await import("./gateway/gateway.ts");
       const { createEdge } = await import("./gateway/edge.ts");
       modules = { createGateway, createEdge };
-      const started = await createGateway({
-        secretKey: gatewayKeyBytes(gatewayKey),
+      const gatewayOptions = (key: string) => ({
+        secretKey: gatewayKeyBytes(key),
         ...(options.gatewayBind ? { bind: options.gatewayBind } : {}),
         ...(relay ? { relayUrls: [relay.url] } : {}),
       });
-      gateway = started;
+      let current = await createGateway(gatewayOptions(gatewayKey));
+      // The edge dials through whichever gateway runs now: `/_dev/gateway` replaces it with one
+      // under a new key (a platform gateway restarted elsewhere), saved so a restart keeps it.
+      gateway = {
+        get endpointId() {
+          return current.endpointId;
+        },
+        dialConnect: (...a) => current.dialConnect(...a),
+        dialAbsolute: (...a) => current.dialAbsolute(...a),
+        openStream: (...a) => current.openStream(...a),
+        stop: () => current.stop(),
+      };
+      controlPlane.cloud.gateway = {
+        endpointId: () => current.endpointId,
+        restart: async () => {
+          await current.stop();
+          const key = newGatewayKey();
+          current = await createGateway(gatewayOptions(key));
+          const identity = await readCloudIdentity(dir);
+          if (identity) await writeCloudIdentity(dir, { ...identity, gatewayKey: key });
+          log(`gateway restarted with a new identity ${current.endpointId}`);
+        },
+      };
+      const started = gateway;
       cleanups.push(() => started.stop());
     } catch (err) {
       edgeUnavailable = err instanceof Error ? err.message.split("\n")[0] : String(err);

@@ -217,11 +217,14 @@ export class ListenSession {
     }
     dataPlane.onEndpointChange((change) => {
       const relayBefore = this.#endpoint?.homeRelay ?? null;
+      const addressesBefore = JSON.stringify(this.#endpoint?.addresses ?? []);
       if (this.#endpoint) this.#endpoint = { ...this.#endpoint, ...change };
       this.#heartbeat?.post({ type: "endpoint", addresses: [...change.addresses], homeRelay: change.homeRelay });
-      // A relay reached late (it was down at start) or a new one is published now, not after the
-      // heartbeat's backoff for "missing home relay" (up to 30 s) runs out.
-      if (change.homeRelay && change.homeRelay !== relayBefore) this.#heartbeat?.post({ type: "resync" });
+      // A relay reached late (it was down at start) or a new one, and new addresses (the machine
+      // moved), are published now, not at the next lease renewal or after the heartbeat's backoff
+      // for "missing home relay" (up to 30 s) runs out.
+      const relayChanged = change.homeRelay !== null && change.homeRelay !== relayBefore;
+      if (relayChanged || JSON.stringify(change.addresses) !== addressesBefore) this.#heartbeat?.post({ type: "resync" });
     });
     d.reporter.endpointId(d.endpointId);
 

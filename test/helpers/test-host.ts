@@ -19,8 +19,13 @@ import { BUN } from "./cli.ts";
 
 export interface TestHost {
   readonly hostname: string;
-  /** The host's address on the veth pair. */
+  /** The host's address on the veth pair (the latest one after `moveTo`). */
   readonly address: string;
+  /**
+   * Move the host to another address on its veth pair (another host number of the same /24, 3–254):
+   * the new address is added, then the old one removed, as a DHCP renewal or a network change would.
+   */
+  moveTo(hostNumber: number): string;
   /** Prefix a command with this to run it on the host (its network and UTS namespaces). */
   readonly wrap: readonly string[];
   /** Start a process on the host and wait for it to print `ready`. */
@@ -121,7 +126,26 @@ export async function startTestHost(hostname: string, forwardPorts: readonly num
       return child;
     };
     if (pairs.length > 0) await spawnReady([BUN, join(import.meta.dir, "fixtures", "tcp-to-unix.ts"), ...pairs]);
-    return { hostname, address: hostAddress, wrap, spawnReady, stop };
+    let address = hostAddress;
+    const moveTo = (hostNumber: number): string => {
+      if (!Number.isInteger(hostNumber) || hostNumber < 3 || hostNumber > 254) throw new Error(`host number ${hostNumber} is not in 3..254`);
+      const next = `198.18.${n}.${hostNumber}`;
+      if (next === address) return address;
+      // Without promote_secondaries, removing the primary address of a subnet removes the new one with it.
+      sh([...wrap, "sh", "-c", `echo 1 > /proc/sys/net/ipv4/conf/${inner}/promote_secondaries && ip addr add ${next}/24 dev ${inner} && ip addr del ${address}/24 dev ${inner}`]);
+      address = next;
+      return address;
+    };
+    return {
+      hostname,
+      get address() {
+        return address;
+      },
+      wrap,
+      moveTo,
+      spawnReady,
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;

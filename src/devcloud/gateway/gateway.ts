@@ -86,6 +86,9 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
   });
   const dialTimeoutMs = options.dialTimeoutMs ?? DEVICE_DIAL_TIMEOUT_MS;
   const pool = new Map<string, Promise<Connection>>();
+  /** The connection details each pooled connection was dialled with. */
+  const dialledWith = new Map<string, string>();
+  const detailsKey = (addresses: readonly string[], homeRelay: string | null): string => JSON.stringify([[...addresses].sort(), homeRelay]);
   let stopped = false;
 
   function dial(endpointId: string, addresses: readonly string[], homeRelay: string | null): Promise<Connection> {
@@ -116,6 +119,7 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
       );
     });
     pool.set(endpointId, dialed);
+    dialledWith.set(endpointId, detailsKey(addresses, homeRelay));
     const forget = (): void => {
       if (pool.get(endpointId) === dialed) pool.delete(endpointId);
     };
@@ -125,7 +129,12 @@ export async function createGateway(options: GatewayOptions = {}): Promise<Gatew
 
   async function connection(endpointId: string, addresses: readonly string[], homeRelay: string | null): Promise<Connection> {
     const pooled = pool.get(endpointId);
-    if (pooled) {
+    if (pooled && dialledWith.get(endpointId) !== detailsKey(addresses, homeRelay)) {
+      // The device published new connection details (it moved): dial those now rather than wait
+      // for the old connection to go stale.
+      pool.delete(endpointId);
+      void pooled.then((conn) => conn.close(0n, []), () => undefined).catch(() => undefined);
+    } else if (pooled) {
       const conn = await pooled.catch(() => undefined);
       if (conn && conn.closeReason() === null) return conn;
       if (pool.get(endpointId) === pooled) pool.delete(endpointId);
