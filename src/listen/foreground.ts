@@ -16,6 +16,7 @@ import type { WatchdogCheck } from "../service/watchdog.ts";
 import { openProject } from "../commands/tunnel/_project.ts";
 import { writeStdout } from "../stdout.ts";
 import { PlainReporter, reporterFor, type ListenReporter } from "./reporter.ts";
+import type { Readiness } from "./readiness.ts";
 import { RunRecorder } from "./run-recorder.ts";
 import { ListenSession } from "./session.ts";
 
@@ -56,6 +57,7 @@ export interface ForegroundOptions {
 
 /** Tee the reporter's milestones to the service manager. */
 function notifying(inner: ListenReporter, notifier: ServiceNotifier): ListenReporter {
+  let urls: readonly string[] = [];
   return new Proxy(inner, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver);
@@ -69,9 +71,16 @@ function notifying(inner: ListenReporter, notifier: ServiceNotifier): ListenRepo
             notifier.status("verifying the public URL");
             break;
           case "ready":
-            notifier.ready(args[1] as readonly string[]);
-            notifier.status(`ready: ${(args[1] as readonly string[]).join(" ")}`);
+            urls = args[1] as readonly string[];
+            notifier.ready(urls);
+            notifier.status(`ready: ${urls.join(" ")}`);
             break;
+          case "readinessChanged": {
+            // STATUS= follows readiness; the watchdog does not (it tracks this process's own health).
+            const r = args[1] as Readiness;
+            notifier.status(r.ready ? `ready: ${urls.join(" ")}` : `degraded: ${r.reason}`);
+            break;
+          }
           case "disabling":
             notifier.stopping();
             notifier.status("disabling the tunnel");

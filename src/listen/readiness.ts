@@ -20,6 +20,7 @@ export interface Readiness {
 /** What the verdict is made of: a subset of `RunState`. */
 export type ReadinessFacts = Pick<RunState, "phase" | "conditions" | "heartbeat" | "lastError" | "tunnelId"> & {
   readonly watch?: RunState["watch"];
+  readonly pathCheck?: RunState["pathCheck"];
 };
 
 const LABELS = new Map<string, string>(STEPS.map((s) => [s.step, s.label]));
@@ -73,6 +74,10 @@ export function assessReadiness(f: ReadinessFacts, now: number): Readiness {
   if (Number.isFinite(last) && now - last > leaseMs) {
     const why = hb.lastError ? `: ${hb.lastError.message}` : "";
     return { ready: false, state: "degraded", reason: `lease not renewed for ${Math.round((now - last) / 1000)}s${why}` };
+  }
+  const check = f.pathCheck;
+  if (check && !check.ok) {
+    return { ready: false, state: "degraded", reason: `the public URL fails after ${check.after}${check.reason ? `: ${check.reason}` : ""}` };
   }
   return { ready: true, state: "ready", reason: "verified" };
 }

@@ -10,7 +10,7 @@ import type { ProbeSummary, ProbeTarget } from "../../workers/messages.ts";
 import type { TunnelProgress } from "../tunnel/progress.ts";
 import type { TunnelSummary } from "../tunnel/service.ts";
 import type { Readiness } from "./readiness.ts";
-import type { WatchPoll } from "./run-recorder.ts";
+import type { PathCheck, WatchPoll } from "./run-recorder.ts";
 import { writeStdout } from "../stdout.ts";
 import { captureWrites, LiveRegion } from "./live-region.ts";
 import {
@@ -52,6 +52,8 @@ export interface ListenReporter {
   disableFailed(id: string, message: string, exit?: number): void;
   /** A runtime-watch poll (recorded in `run.json`; nothing to show). */
   watched(poll: WatchPoll): void;
+  /** The public URL re-verified after a path-breaking event (recorded in `run.json`; shown through readiness). */
+  pathChecked(check: PathCheck): void;
   close(): void;
 }
 
@@ -164,6 +166,8 @@ export class PlainReporter implements ListenReporter {
   }
 
   watched(_poll: WatchPoll): void {}
+
+  pathChecked(_check: PathCheck): void {}
 
   close(): void {}
 }

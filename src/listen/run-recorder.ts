@@ -36,6 +36,13 @@ export type WatchPoll =
   | { readonly ok: true; readonly progress: TunnelProgress }
   | { readonly ok: false; readonly message: string };
 
+/** The public URL re-verified after `after` (an event that can break the path): up, or why not. */
+export interface PathCheck {
+  readonly ok: boolean;
+  readonly after: string;
+  readonly reason: string | null;
+}
+
 function conditionsOf(progress: TunnelProgress): RunState["conditions"] {
   return progress.steps.map((s) => ({ step: s.step, status: s.status, reason: s.reason ?? null, message: s.message ?? null, resource: s.resource ?? null }));
 }
@@ -228,6 +235,11 @@ export class RunRecorder implements ListenReporter {
 
   readinessChanged(id: string, readiness: Readiness): void {
     this.#pass((r) => r.readinessChanged(id, readiness));
+  }
+
+  pathChecked(check: PathCheck): void {
+    this.#update({ pathCheck: { ok: check.ok, after: check.after, reason: check.reason, at: new Date().toISOString() } });
+    this.#pass((r) => r.pathChecked(check));
   }
 
   ended(kind: RuntimeEnd, id: string, message: string): void {

@@ -48,6 +48,8 @@ export const ORIGIN_PROBE_BUDGET_MS = 5_000;
 /** Before the first connection details: iroh gets 40 × 250 ms to report a home relay (upstream). */
 const HOME_RELAY_POLLS = 40;
 const HOME_RELAY_POLL_MS = 250;
+/** A re-verification after a path-breaking event probes this long before it waits for the next runtime poll. */
+export const PATH_RECHECK_BUDGET_MS = 60_000;
 /** Connection details are re-patched after a failed public-URL probe at most this often. */
 const REPATCH_EVERY_MS = 10_000;
 
@@ -130,6 +132,14 @@ export class ListenSession {
   #lastToken: string | undefined;
   #started = performance.now();
   #lastRepatchAt = -Infinity;
+  /** The public URL once ready: re-verified after every event that can break the path. */
+  #publicUrl: string | undefined;
+  /** The latest path-breaking event not yet re-verified, and whether a re-verification runs. */
+  #recheckAfter: string | undefined;
+  #rechecking = false;
+  /** The last re-verification failed (recorded: the tunnel is degraded until one succeeds). */
+  #pathFailing: string | undefined;
+  #leaseLapsed = false;
   #unsubscribeTokens: (() => void) | undefined;
 
   constructor(deps: ListenDeps, request: ListenRequest) {
@@ -224,7 +234,9 @@ export class ListenSession {
       // moved), are published now, not at the next lease renewal or after the heartbeat's backoff
       // for "missing home relay" (up to 30 s) runs out.
       const relayChanged = change.homeRelay !== null && change.homeRelay !== relayBefore;
-      if (relayChanged || JSON.stringify(change.addresses) !== addressesBefore) this.#heartbeat?.post({ type: "resync" });
+      const addressesChanged = JSON.stringify(change.addresses) !== addressesBefore;
+      if (relayChanged || addressesChanged) this.#heartbeat?.post({ type: "resync" });
+      if (relayChanged || addressesChanged) this.#pathEvent(relayChanged ? "the home relay changed" : "the addresses changed");
     });
     d.reporter.endpointId(d.endpointId);
 
@@ -280,6 +292,7 @@ export class ListenSession {
     this.#tunnel = { ...this.#tunnel, hostnames: progress.hostnames };
     this.#heartbeat?.post({ type: "resync" }); // re-patch the connection details after setup (as upstream)
     d.reporter.ready(this.#tunnel, urls, d.endpointId, performance.now() - this.#started);
+    this.#publicUrl = urls[0];
     trimAfterStart(); // the main thread's heap, past setup and verification (heap-trim.ts)
   }
 
@@ -368,6 +381,7 @@ export class ListenSession {
       onMessage: (msg) => this.#onHeartbeat(msg),
       onRespawn: () => {
         heartbeat.post(startMessage());
+        this.#pathEvent("the heartbeat worker restarted");
       },
     });
     this.#heartbeat = heartbeat;
@@ -384,11 +398,16 @@ export class ListenSession {
       case "renewed":
         this.#hb = { ...this.#hb, renewals: this.#hb.renewals + 1, lastRenewalAt: new Date(msg.at).toISOString() };
         this.#leaseDurationS = msg.leaseDurationS;
+        if (this.#leaseLapsed) {
+          this.#leaseLapsed = false;
+          this.#pathEvent("the lease was lost and regained");
+        }
         return;
       case "unauthorized":
         void this.#refreshFor(msg.seq);
         return;
       case "lease_lapsed":
+        this.#leaseLapsed = true;
         this.#d.reporter.notice(`lease lost during sleep (${Math.round(msg.sinceMs / 1000)}s since the last renewal); re-enabling`);
         return;
       case "heartbeat_failed":
@@ -472,10 +491,80 @@ export class ListenSession {
     this.#heartbeat?.post({ type: "resync" });
   }
 
+  #workerRestarts(): number {
+    return (this.#dataPlane?.status().restarts ?? 0) + (this.#heartbeat?.status().restarts ?? 0);
+  }
+
+  /**
+   * Something that can break the path from the edge to this device happened (`after` says what):
+   * re-verify the public URL. While it fails the tunnel is recorded degraded, with the reason, and
+   * recovered once it answers (readiness.ts). Before ready, setup's own verification covers it.
+   */
+  #pathEvent(after: string): void {
+    if (this.#publicUrl === undefined || this.#d.signal.aborted) return;
+    this.#recheckAfter = after;
+    if (!this.#rechecking) void this.#recheckLoop();
+  }
+
+  async #recheckLoop(): Promise<void> {
+    this.#rechecking = true;
+    try {
+      while (this.#recheckAfter !== undefined && !this.#d.signal.aborted) {
+        const after = this.#recheckAfter;
+        this.#recheckAfter = undefined;
+        await this.#recheck(after).catch((err: unknown) => log.withTag("verify").debug(`re-verification failed to run: ${err instanceof Error ? err.message : String(err)}`));
+      }
+    } finally {
+      this.#rechecking = false;
+    }
+  }
+
+  async #recheck(after: string): Promise<void> {
+    const d = this.#d;
+    const url = this.#publicUrl as string;
+    log.withTag("verify").debug(`re-verifying ${url} after ${after}`);
+    const verifier = new WorkerSupervisor<ToVerifier, FromVerifier>({
+      name: "verifier",
+      schema: FromVerifierSchema,
+      log: this.#fromWorker,
+      onMessage: (msg) => {
+        if (msg.type !== "attempt" || msg.target !== "public") return;
+        const failed = msg.status === null || msg.status >= 500;
+        if (failed) {
+          this.#repatchAfterFailedProbe();
+          const reason = msg.status !== null ? `HTTP ${msg.status}` : (msg.error ?? "no answer");
+          if (this.#pathFailing === undefined) d.reporter.pathChecked({ ok: false, after, reason });
+          this.#pathFailing = after;
+        } else if (this.#pathFailing !== undefined) {
+          this.#pathFailing = undefined;
+          d.reporter.pathChecked({ ok: true, after, reason: null });
+        }
+      },
+    });
+    await verifier.start();
+    let requestId: number | undefined;
+    const onAbort = () => {
+      if (requestId !== undefined) verifier.post({ type: "cancel", id: requestId });
+    };
+    d.signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      await verifier.request(
+        (id) => ({ type: "verify", id: (requestId = id), originUrl: null, originBudgetMs: 0, publicUrl: url, publicBudgetMs: PATH_RECHECK_BUDGET_MS, proxy: proxySettingsFrom(d.env) }),
+        "verified",
+        PATH_RECHECK_BUDGET_MS + 30_000,
+      );
+    } finally {
+      d.signal.removeEventListener("abort", onAbort);
+      await verifier.stop();
+    }
+  }
+
   /** The 10 s runtime watch (docs/architecture.md#listen-flow): terminal failure or upstream deletion ends the listen. */
   async #watch(): Promise<number> {
     const d = this.#d;
     const id = (this.#tunnel as TunnelSummary).id;
+    let objects: string | undefined;
+    let restarts = this.#workerRestarts();
     for (;;) {
       try {
         await abortableSleep(RUNTIME_POLL_MS, d.signal);
@@ -505,6 +594,15 @@ export class ListenSession {
         await this.#followEndpoint(progress.endpoint);
       }
       d.reporter.watched({ ok: true, progress });
+      // The tunnel's objects changed upstream, or a worker restarted: re-verify the public URL;
+      // one that still fails is re-verified at every poll until it answers.
+      const now = JSON.stringify([progress.hostnames, progress.endpoint, progress.advertised, progress.steps.map((s) => [s.step, s.status])]);
+      const restartsNow = this.#workerRestarts();
+      if (objects !== undefined && now !== objects) this.#pathEvent("the tunnel's objects changed upstream");
+      else if (restartsNow > restarts) this.#pathEvent("a worker restarted");
+      else if (this.#pathFailing !== undefined) this.#pathEvent(this.#pathFailing);
+      objects = now;
+      restarts = restartsNow;
     }
   }
 

@@ -91,6 +91,14 @@ export const RunState = v.object({
       advertised: v.nullable(v.boolean()),
     }),
   ),
+  /**
+   * The public URL re-verified after an event that can break the path (addresses or relay changed,
+   * lease lost and regained, a worker restarted, the tunnel's objects changed upstream): `ok`
+   * false while it fails, with what failed (absent until the first such event).
+   */
+  pathCheck: v.optional(
+    v.nullable(v.object({ ok: v.boolean(), after: Str, reason: v.nullable(Str), at: Str })),
+  ),
   /** Set when the tunnel could not be disabled on the way out: its advertisement may still be up. */
   /** `exit`: the failure's class as an exit code, so `tunnel stop` can exit with it (77 for a lost login). */
   disableError: v.optional(v.nullable(v.object({ message: Str, at: Str, exit: v.optional(v.number()) }))),

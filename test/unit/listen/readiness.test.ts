@@ -78,6 +78,31 @@ const cases: { name: string; patch: Partial<RunState>; ready: boolean; state: st
     state: "ready",
     reason: /^verified$/,
   },
+  {
+    name: "the public URL fails after a path-breaking event",
+    patch: { ...verified, pathCheck: { ok: false, after: "the addresses changed", reason: "HTTP 504", at: ago(1) } },
+    ready: false,
+    state: "degraded",
+    reason: /^the public URL fails after the addresses changed: HTTP 504$/,
+  },
+  {
+    name: "the public URL answers again after the event",
+    patch: { ...verified, pathCheck: { ok: true, after: "the addresses changed", reason: null, at: ago(1) } },
+    ready: true,
+    state: "ready",
+    reason: /^verified$/,
+  },
+  {
+    name: "a lapsed lease is the more specific reason than the failing URL",
+    patch: {
+      ...verified,
+      heartbeat: { connector: "c", lastRenewalAt: ago(45), renewals: 3, failures: 4, lastError: null, leaseDurationS: 30 },
+      pathCheck: { ok: false, after: "the lease was lost and regained", reason: "HTTP 503", at: ago(1) },
+    },
+    ready: false,
+    state: "degraded",
+    reason: /^lease not renewed for 45s$/,
+  },
   { name: "stopping", patch: { ...verified, phase: "stopping" }, ready: false, state: "stopping", reason: /^stopping$/ },
   { name: "stopped", patch: { ...verified, phase: "stopped" }, ready: false, state: "stopped", reason: /^stopped$/ },
   {
