@@ -1,7 +1,8 @@
 /**
  * A real systemd for tests (test/system/): a minimal Debian bookworm root, made once with
  * `debootstrap --variant=minbase` from this machine's own apt mirror and cached as a tarball outside
- * the clone (`~/.cache/datumctl-connect/`, or `$DATUM_CONNECT_SYSTEM_CACHE`), unpacked per run and
+ * the clone (`~/.cache/datumctl-connect/`, or `$CONNECT_SYSTEM_TEST_CACHE`: not a DATUM_ name, which
+ * test/preload.ts drops), unpacked per run and
  * booted with `systemd-nspawn --private-network --volatile=overlay -b`: a loopback-only network of
  * its own, and every write lands in a tmpfs that goes away with it. The host's `/dev` nodes are
  * never bound in; only the files the caller names, read-only.
@@ -84,7 +85,7 @@ function realHome(): string {
 }
 
 export function cacheDir(): string {
-  return process.env.DATUM_CONNECT_SYSTEM_CACHE?.trim() || join(realHome(), ".cache", "datumctl-connect");
+  return process.env.CONNECT_SYSTEM_TEST_CACHE?.trim() || join(realHome(), ".cache", "datumctl-connect");
 }
 
 function rootfsTarball(): string {
