@@ -152,6 +152,20 @@ describe("a successful install", () => {
     expect(said.some((l) => l.includes("interactive login"))).toBe(false);
   });
 
+  test("the public-URL template and relay settings of the installing shell go into tunnel.yaml, never into the unit", async () => {
+    const { manager: m } = manager();
+    const local = {
+      DATUM_CONNECT_PUBLIC_URL: "http://{hostname}:18081",
+      DATUM_CONNECT_RELAY_URLS: "http://127.0.0.1:18000/_dev/relay/",
+      DATUM_CONNECT_DEV_PLACEHOLDER_RELAY: "http://127.0.0.1:18000/_dev/relay/",
+    };
+    const result = await installTunnel(request(), { manager: m, env: { ...env, ...local }, waitMs: 0, say: () => undefined, plan: noLauncherPlan });
+    expect([result.config.public_url, result.config.relay_urls, result.config.placeholder_relay]).toEqual([local.DATUM_CONNECT_PUBLIC_URL, local.DATUM_CONNECT_RELAY_URLS, local.DATUM_CONNECT_DEV_PLACEHOLDER_RELAY]);
+    const yaml = parseTunnelConfig(readFileSync(join(result.dir, "tunnel.yaml"), "utf8"), "tunnel.yaml");
+    expect(yaml.public_url).toBe(local.DATUM_CONNECT_PUBLIC_URL);
+    expect(readFileSync(result.unitPath as string, "utf8")).not.toContain("DATUM_CONNECT_PUBLIC_URL");
+  });
+
   test("a session given by its email resolves to the session's full name", async () => {
     const { manager: m } = manager();
     const result = await installTunnel(request({ session: "ci-bot@example.com" }), { manager: m, env, waitMs: 0, say: () => undefined, plan: noLauncherPlan });
