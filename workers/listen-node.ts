@@ -11,12 +11,10 @@
  */
 import type { Connection, Endpoint, Incoming } from "@number0/iroh";
 import type net from "node:net";
-import { networkInterfaces } from "node:os";
 import { IrohByteStream, pendingAborts } from "../src/dataplane/byte-stream.ts";
 import { Counters } from "../src/dataplane/counters.ts";
-import { directAddresses, interfaceAddresses } from "../src/dataplane/local-addresses.ts";
 import { tallyPaths } from "../src/dataplane/path-kind.ts";
-import { addrInfo, ALPN, bindEndpoint, boundPort, listenBindAttempts, MAX_STREAMS_PER_CONNECTION } from "../src/dataplane/iroh-endpoint.ts";
+import { addrInfo, ALPN, bindEndpoint, boundPort, endpointInfo, listenBindAttempts, MAX_STREAMS_PER_CONNECTION } from "../src/dataplane/iroh-endpoint.ts";
 import { firstLine, headerTimeoutFromEnv, serveProxyStream, type UpstreamContext } from "../src/dataplane/upstream.ts";
 import { ENDPOINT_POLL_MS, FIRST_RELAY_POLL_MS, FIRST_RELAY_WAIT_MS, WORKER_CLOSE_MS, WORKER_SETTLE_MS } from "../src/supervise/budgets.ts";
 import { IdleTrimmer } from "../src/supervise/heap-trim.ts";
@@ -29,8 +27,6 @@ let allowList: readonly AllowListEntry[] = [];
 let endpoint: Endpoint | undefined;
 let pollTimer: ReturnType<typeof setInterval> | undefined;
 let lastAddress = "";
-/** Every address ever seen on this machine's interfaces (src/dataplane/local-addresses.ts). */
-const seenLocal = new Set<string>();
 let shuttingDown = false;
 const counters = new Counters();
 /** Connection and stream tasks still running, so shutdown can let them settle. */
@@ -131,8 +127,8 @@ async function start(msg: Start): Promise<void> {
     port.log("warn", "remembered UDP port unavailable; bound elsewhere", { wanted: msg.bindPort, bound: boundPort(endpoint) });
   }
   allowList = msg.allowList;
-  const info = { endpointId: endpoint.id().toString(), ...currentAddress(endpoint) };
-  lastAddress = JSON.stringify({ addresses: info.addresses, homeRelay: info.homeRelay });
+  const info = endpointInfo(endpoint);
+  lastAddress = JSON.stringify(addrInfo(endpoint.addr()));
   port.post({ type: "started", id: msg.id, boundPort: boundPort(endpoint), ...info });
   port.log("debug", "endpoint bound", { endpointId: info.endpointId, boundPort: boundPort(endpoint) });
   track(acceptLoop(endpoint));
@@ -140,7 +136,7 @@ async function start(msg: Start): Promise<void> {
   if (msg.relayUrls.length > 0 && info.homeRelay === null) void pollForFirstRelay();
 }
 
-/** Poll quickly until iroh reports its first home relay (see FIRST_RELAY_POLL_MS), then leave it to the 2 s poll. */
+/** Poll quickly until iroh reports its first home relay (see FIRST_RELAY_POLL_MS), then leave it to the regular poll (ENDPOINT_POLL_MS). */
 async function pollForFirstRelay(): Promise<void> {
   const deadline = performance.now() + FIRST_RELAY_WAIT_MS;
   while (performance.now() < deadline) {
@@ -150,23 +146,10 @@ async function pollForFirstRelay(): Promise<void> {
   }
 }
 
-/** iroh's addresses, corrected by what the interfaces say now (a moved machine: local-addresses.ts). */
-function currentAddress(ep: Endpoint): ReturnType<typeof addrInfo> {
-  const info = addrInfo(ep.addr());
-  let local: ReturnType<typeof interfaceAddresses>;
-  try {
-    local = interfaceAddresses(networkInterfaces());
-  } catch {
-    return info;
-  }
-  for (const l of local) seenLocal.add(l.address);
-  return { ...info, addresses: directAddresses(info.addresses, local, seenLocal, boundPort(ep)) };
-}
-
 /** Post `endpoint` when the direct addresses or the home relay changed since the last post; returns what it read. */
 function pollAddress(): ReturnType<typeof addrInfo> | undefined {
   if (!endpoint || shuttingDown) return undefined;
-  const info = currentAddress(endpoint);
+  const info = addrInfo(endpoint.addr());
   const key = JSON.stringify(info);
   if (key === lastAddress) return info;
   lastAddress = key;

@@ -123,6 +123,24 @@ describe("tunnel run under a notify socket", () => {
     expect(last?.env.DATUM_API_HOST).toBeNull();
   });
 
+  // After the tunnel.yaml check: the CLI calls here ask the helper too. STATUS= follows readiness; the watchdog does not (it tracks only this process's own health, so a
+  // platform-side problem never makes systemd restart the agent).
+  test("STATUS= says degraded with the reason while the tunnel is disabled elsewhere, ready again after; WATCHDOG=1 never stops", async () => {
+    const state = (await readRunState(runPath)) as RunState;
+    const id = state.tunnelId as string;
+    const url = state.publicUrls[0] as string;
+    const since = performance.now();
+    const statuses = () => receiver.datagrams.filter((d) => d.at >= since && d.text.startsWith("STATUS=")).map((d) => d.text);
+    expect((await runCli(["tunnel", "disable", "--id", id], { env: datum.env })).code).toBe(0);
+    await receiver.waitFor(() => statuses().some((t) => t.startsWith("STATUS=degraded: ")), 30_000, "STATUS=degraded");
+    expect(statuses().find((t) => t.startsWith("STATUS=degraded: "))).toContain("the tunnel is disabled");
+    const degradedAt = performance.now();
+    await receiver.waitFor(() => receiver.datagrams.filter((d) => d.text === "WATCHDOG=1" && d.at >= degradedAt).length >= 2, 10_000, "watchdog pings while degraded");
+    expect((await runCli(["tunnel", "enable", "--id", id], { env: datum.env })).code).toBe(0);
+    await receiver.waitFor(() => statuses().includes(`STATUS=ready: ${url}`), 30_000, "STATUS=ready again");
+    expect(child?.exitCode).toBeNull();
+  }, 75_000);
+
   test("SIGTERM: STOPPING=1, exit 0, the advertisement disabled, JSON log lines", async () => {
     const state = (await readRunState(runPath)) as RunState;
     const tunnelId = state.tunnelId as string;
