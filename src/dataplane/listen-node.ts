@@ -4,6 +4,7 @@
  * statically, so commands that never touch the data plane (and platforms without the native module) never
  * load it.
  */
+import { nativeCacheDir } from "../state/paths.ts";
 import { Unreachable } from "../errors.ts";
 import { FromListenNode, type AllowListEntry, type DirectAddress, type ToListenNode } from "../../workers/messages.ts";
 import type { SupervisorBudgets } from "../supervise/budgets.ts";
@@ -81,7 +82,9 @@ export function createListenNodeDataPlane(options: ListenNodeOptions = {}): Data
     ...(options.workerUrl ? { url: options.workerUrl } : {}),
     ...(options.log ? { log: options.log } : {}),
     ...(options.budgets ? { budgets: options.budgets } : {}),
-    ...(options.env ? { env: options.env } : {}),
+    // Only the data plane loads iroh's native module: a compiled executable finds it cached at this
+    // path (src/dataplane/native-module.ts), the same file in every thread.
+    env: { DATUM_CONNECT_NATIVE_DIR: nativeCacheDir(), ...options.env },
     onMessage: (msg) => {
       if (msg.type !== "endpoint" || !current) return;
       const change = { addresses: msg.addresses, homeRelay: msg.homeRelay };

@@ -13,7 +13,7 @@ import { projectDir, slotFiles, stateRoot, tunnelDir, tunnelFiles, type Scope } 
 import { writeTunnelConfig, type TunnelConfig } from "../state/tunnel-config.ts";
 import { envWithSettings } from "../state/tunnel-settings.ts";
 import type { WatchdogCheck } from "../service/watchdog.ts";
-import { openProject } from "../commands/tunnel/_project.ts";
+import { openProject } from "../tunnel/open-project.ts";
 import { writeStdout } from "../stdout.ts";
 import { PlainReporter, reporterFor, type ListenReporter } from "./reporter.ts";
 import type { Readiness } from "./readiness.ts";

@@ -9,7 +9,6 @@
  * before `ready`, or speaks another protocol, is not respawned again: that is reported as fatal.
  */
 import { log as rootLog } from "../log.ts";
-import { nativeCacheDir } from "../state/paths.ts";
 import * as v from "valibot";
 import { Fatal, Log, PROTOCOL, Ready, RequestFailed, Stopped, type LogFields, type LogLevel } from "../../workers/messages.ts";
 import { DEFAULT_BUDGETS, type SupervisorBudgets } from "./budgets.ts";
@@ -35,9 +34,9 @@ export function workerUrl(name: string): string {
 }
 
 /**
- * The environment a worker starts with: only what the runtime itself may need (a compiled
- * executable loads the iroh native module from DATUM_CONNECT_NATIVE_DIR, or extracts it under
- * TMPDIR), and DATUM_CONNECT_WORKER_DEBUG=1 when debug lines are shown. No tokens, no other
+ * The environment a worker starts with: only what the runtime itself may need (TMPDIR and the
+ * like), DATUM_CONNECT_WORKER_DEBUG=1 when debug lines are shown, and what its owner adds (the
+ * data plane adds the native-module cache path, src/dataplane/listen-node.ts). No tokens, no other
  * DATUM_* variables: those travel as messages when a worker needs them (docs/architecture.md#tokens).
  */
 export function minimalWorkerEnv(extra: Record<string, string> = {}): Record<string, string> {
@@ -48,7 +47,7 @@ export function minimalWorkerEnv(extra: Record<string, string> = {}): Record<str
   }
   // consola's debug level is 4: below it the worker keeps its debug lines to itself (worker-port.ts).
   const debug: Record<string, string> = rootLog.level >= 4 ? { DATUM_CONNECT_WORKER_DEBUG: "1" } : {};
-  return { ...env, DATUM_CONNECT_NATIVE_DIR: nativeCacheDir(), ...debug, ...extra };
+  return { ...env, ...debug, ...extra };
 }
 
 export type WorkerState = "starting" | "ready" | "running" | "dead";

@@ -3,15 +3,15 @@
  * session and API host; a token source over datumctl's credentials helper; the control-plane
  * client; this device's identity for the project; and the tunnel service tying them together.
  */
-import { helperTimeoutMs } from "../../auth/credentials-helper.ts";
-import { TokenSource, type TokenEvent } from "../../auth/token-source.ts";
-import { readDatumctlConfig } from "../../context/datumctl-config.ts";
-import { resolveContext, type ResolvedContext } from "../../context/resolve.ts";
-import { ControlPlaneClient } from "../../controlplane/client.ts";
-import { log, say } from "../../log.ts";
-import { loadIdentity, loadOrCreateIdentity, type Identity } from "../../state/identity.ts";
-import { projectDir, slotFiles, stateRoot } from "../../state/paths.ts";
-import { TunnelService } from "../../tunnel/service.ts";
+import { helperTimeoutMs } from "../auth/credentials-helper.ts";
+import { TokenSource, type TokenEvent } from "../auth/token-source.ts";
+import { readDatumctlConfig } from "../context/datumctl-config.ts";
+import { resolveContext, type ResolvedContext } from "../context/resolve.ts";
+import { ControlPlaneClient } from "../controlplane/client.ts";
+import { log, say } from "../log.ts";
+import { loadIdentity, loadOrCreateIdentity, type Identity } from "../state/identity.ts";
+import { projectDir, slotFiles, stateRoot } from "../state/paths.ts";
+import { TunnelService } from "./service.ts";
 
 export interface ProjectSession {
   readonly context: ResolvedContext;

@@ -94,15 +94,16 @@ describe("handshake, requests, stop", () => {
     await sup.start();
   });
 
-  test("the worker gets a minimal environment: no tokens, no DATUM_* but the native-module cache path", async () => {
+  test("the worker gets a minimal environment: no tokens, no DATUM_* but what its owner adds", async () => {
     process.env.DATUM_TEST_SECRET_TOKEN = "do-not-leak";
     try {
       const { sup } = supervise("healthy", { env: { FIXTURE_FLAG: "1" } });
       await sup.start();
       const keys = (await sup.request((id) => ({ type: "echo", id, text: "env" }), "echo")).text.split(",");
       expect(keys).toContain("FIXTURE_FLAG");
-      expect(keys).toContain("DATUM_CONNECT_NATIVE_DIR"); // a path, so every thread loads the same cached module
-      const allowed = ["DATUM_CONNECT_NATIVE_DIR", "DATUM_CONNECT_WORKER_DEBUG"]; // a path, a flag: no secrets
+      // The generic supervisor adds no native-module path: only the data plane's owner does.
+      expect(keys).not.toContain("DATUM_CONNECT_NATIVE_DIR");
+      const allowed = ["DATUM_CONNECT_WORKER_DEBUG"]; // a flag: no secrets
       expect(keys.some((k) => (k.startsWith("DATUM_") && !allowed.includes(k)) || k === "HOME" || k === "PATH")).toBe(false);
       expect(keys.every((k) => Object.hasOwn(minimalWorkerEnv({ FIXTURE_FLAG: "1" }), k))).toBe(true);
     } finally {

@@ -2,7 +2,7 @@
 import { defineCommand } from "citty";
 import { emit, render, type OutputFormat } from "../../output.ts";
 import { idArg, outputArg, projectArg, sessionArg } from "../_args.ts";
-import { openProject } from "./_project.ts";
+import { openProject } from "../../tunnel/open-project.ts";
 import { tunnelColumns, tunnelDocument } from "./_render.ts";
 
 export function toggleCommand(enabled: boolean) {

@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { emit, formatJson, formatYaml } from "../../output.ts";
 import { idArg, outputArg, projectArg, sessionArg } from "../_args.ts";
-import { openProject } from "./_project.ts";
+import { openProject } from "../../tunnel/open-project.ts";
 
 export const del = defineCommand({
   meta: { name: "delete", description: "Delete a tunnel (and this device's connector with its last tunnel)" },

@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { emit, render, type OutputFormat } from "../../output.ts";
 import { outputArg, projectArg, sessionArg } from "../_args.ts";
-import { openProject } from "./_project.ts";
+import { openProject } from "../../tunnel/open-project.ts";
 import { tunnelColumns, tunnelDocument } from "./_render.ts";
 
 export const list = defineCommand({

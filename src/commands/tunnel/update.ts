@@ -3,7 +3,7 @@ import { UsageError } from "../../errors.ts";
 import { validateEndpoint } from "../../tunnel/endpoint.ts";
 import { emit, render, type OutputFormat } from "../../output.ts";
 import { idArg, outputArg, projectArg, sessionArg } from "../_args.ts";
-import { openProject } from "./_project.ts";
+import { openProject } from "../../tunnel/open-project.ts";
 import { tunnelColumns, tunnelDocument } from "./_render.ts";
 
 export const update = defineCommand({
