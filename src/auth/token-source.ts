@@ -23,30 +23,29 @@
  */
 import { CliError, type ExitCode } from "../errors.ts";
 import { backoffDelay } from "../retry/backoff.ts";
+import type { AbortableClock } from "../retry/sleep.ts";
 import { DEFAULT_HELPER_TIMEOUT_MS, redact, runGetToken, type Env } from "./credentials-helper.ts";
 import { tokenExpiryMs } from "./jwt.ts";
 
-export interface Clock {
-  /** Epoch milliseconds. */
-  now(): number;
-  /** Resolve after `ms`, or as soon as `signal` aborts (never rejects). */
-  sleep(ms: number, signal?: AbortSignal): Promise<void>;
-}
+/** Epoch milliseconds, and the one sleep contract of the code base: an abort rejects (src/retry/sleep.ts). */
+export type Clock = AbortableClock;
 
 export const systemClock: Clock = {
   now: () => Date.now(),
   sleep: (ms, signal) =>
-    new Promise<void>((resolve) => {
-      if (signal?.aborted) return resolve();
-      const done = () => {
+    new Promise<void>((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      const onAbort = () => {
         clearTimeout(timer);
-        signal?.removeEventListener("abort", done);
-        resolve();
+        reject(signal.reason);
       };
-      const timer = setTimeout(done, Math.max(0, ms));
+      const timer = setTimeout(() => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      }, Math.max(0, ms));
       // The loop alone must not keep a finished process alive; `listen` has its own handles.
       timer.unref?.();
-      signal?.addEventListener("abort", done, { once: true });
+      signal.addEventListener("abort", onAbort, { once: true });
     }),
 };
 
@@ -278,7 +277,12 @@ export class TokenSource {
       const now = this.#clock.now();
       const due = this.#nextRefreshAt ?? now;
       if (due > now) {
-        await this.#clock.sleep(due - now, signal);
+        try {
+          await this.#clock.sleep(due - now, signal);
+        } catch (err) {
+          if (signal.aborted) return;
+          throw err;
+        }
         // Re-evaluate rather than call: an on-demand refresh may have moved the schedule meanwhile.
         continue;
       }

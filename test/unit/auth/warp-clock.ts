@@ -18,8 +18,8 @@ export class WarpClock implements Clock {
     return this.t;
   }
 
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted) return Promise.resolve();
+  sleep(ms: number, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.reject(signal.reason);
     this.sleeps.push(ms);
     if (this.t + ms >= this.horizon) {
       this.t = this.horizon;
@@ -31,7 +31,7 @@ export class WarpClock implements Clock {
   }
 }
 
-/** A clock that stands still: `sleep` returns only when its signal aborts. For tests of on-demand calls. */
+/** A clock that stands still: `sleep` ends only when its signal aborts (rejecting). For tests of on-demand calls. */
 export class FrozenClock implements Clock {
   constructor(public t: number) {}
 
@@ -39,10 +39,10 @@ export class FrozenClock implements Clock {
     return this.t;
   }
 
-  sleep(_ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      if (!signal || signal.aborted) return resolve();
-      signal.addEventListener("abort", () => resolve(), { once: true });
+  sleep(_ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((_resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      signal.addEventListener("abort", () => reject(signal.reason), { once: true });
     });
   }
 }
