@@ -409,7 +409,7 @@ describe("a real systemd", () => {
     try {
       const r = await cli(s, `tunnel install --name ${s.name} --endpoint 127.0.0.1:${ORIGIN_PORT} --session '${SESSION}' --system`);
       // install waits 30 s, then leaves the service provisioning (exit 75, README "Run as a service").
-      expect(r.code).toBe(75);
+      expect({ code: r.code, stderr: r.code === 75 ? "" : r.stderr }).toEqual({ code: 75, stderr: "" });
       const p = await until(s, "ready after the slow certificate", delayMs + 60_000, STATE, (q) => q.ActiveState === "active" && (q.StatusText ?? "").startsWith("ready: "));
       expect(p.NRestarts).toBe("0");
       expect((await m.sh(s.journal)).stdout).not.toContain("Watchdog timeout");
