@@ -11,10 +11,12 @@
  */
 import type { Connection, Endpoint, Incoming } from "@number0/iroh";
 import type net from "node:net";
+import { networkInterfaces } from "node:os";
 import { IrohByteStream, pendingAborts } from "../src/dataplane/byte-stream.ts";
 import { Counters } from "../src/dataplane/counters.ts";
+import { directAddresses, interfaceAddresses } from "../src/dataplane/local-addresses.ts";
 import { tallyPaths } from "../src/dataplane/path-kind.ts";
-import { addrInfo, ALPN, bindEndpoint, boundPort, endpointInfo, listenBindAttempts, MAX_STREAMS_PER_CONNECTION } from "../src/dataplane/iroh-endpoint.ts";
+import { addrInfo, ALPN, bindEndpoint, boundPort, listenBindAttempts, MAX_STREAMS_PER_CONNECTION } from "../src/dataplane/iroh-endpoint.ts";
 import { firstLine, headerTimeoutFromEnv, serveProxyStream, type UpstreamContext } from "../src/dataplane/upstream.ts";
 import { ENDPOINT_POLL_MS, FIRST_RELAY_POLL_MS, FIRST_RELAY_WAIT_MS, WORKER_CLOSE_MS, WORKER_SETTLE_MS } from "../src/supervise/budgets.ts";
 import { IdleTrimmer } from "../src/supervise/heap-trim.ts";
@@ -27,6 +29,8 @@ let allowList: readonly AllowListEntry[] = [];
 let endpoint: Endpoint | undefined;
 let pollTimer: ReturnType<typeof setInterval> | undefined;
 let lastAddress = "";
+/** Every address ever seen on this machine's interfaces (src/dataplane/local-addresses.ts). */
+const seenLocal = new Set<string>();
 let shuttingDown = false;
 const counters = new Counters();
 /** Connection and stream tasks still running, so shutdown can let them settle. */
@@ -127,8 +131,8 @@ async function start(msg: Start): Promise<void> {
     port.log("warn", "remembered UDP port unavailable; bound elsewhere", { wanted: msg.bindPort, bound: boundPort(endpoint) });
   }
   allowList = msg.allowList;
-  const info = endpointInfo(endpoint);
-  lastAddress = JSON.stringify(addrInfo(endpoint.addr()));
+  const info = { endpointId: endpoint.id().toString(), ...currentAddress(endpoint) };
+  lastAddress = JSON.stringify({ addresses: info.addresses, homeRelay: info.homeRelay });
   port.post({ type: "started", id: msg.id, boundPort: boundPort(endpoint), ...info });
   port.log("debug", "endpoint bound", { endpointId: info.endpointId, boundPort: boundPort(endpoint) });
   track(acceptLoop(endpoint));
@@ -146,10 +150,23 @@ async function pollForFirstRelay(): Promise<void> {
   }
 }
 
+/** iroh's addresses, corrected by what the interfaces say now (a moved machine: local-addresses.ts). */
+function currentAddress(ep: Endpoint): ReturnType<typeof addrInfo> {
+  const info = addrInfo(ep.addr());
+  let local: ReturnType<typeof interfaceAddresses>;
+  try {
+    local = interfaceAddresses(networkInterfaces());
+  } catch {
+    return info;
+  }
+  for (const l of local) seenLocal.add(l.address);
+  return { ...info, addresses: directAddresses(info.addresses, local, seenLocal, boundPort(ep)) };
+}
+
 /** Post `endpoint` when the direct addresses or the home relay changed since the last post; returns what it read. */
 function pollAddress(): ReturnType<typeof addrInfo> | undefined {
   if (!endpoint || shuttingDown) return undefined;
-  const info = addrInfo(endpoint.addr());
+  const info = currentAddress(endpoint);
   const key = JSON.stringify(info);
   if (key === lastAddress) return info;
   lastAddress = key;

@@ -60,7 +60,7 @@ export const HEADER_TIMEOUT_ENV = "DATUM_CONNECT_HEADER_TIMEOUT_MS";
 /**
  * How often the ListenNode worker polls its address and home relay (watchers abort, defect 1). A
  * machine that moves is published within this (BENCHMARKS.md "When the network changes": 2 s gave
- * serving again after ≤ 3.0 s, 1 s ≤ 2 s; each poll is one `addr()` call).
+ * serving again after ≤ 3.0 s, 1 s ≤ 2 s; each poll is `addr()` and the interface table).
  */
 export const ENDPOINT_POLL_MS = 1_000;
 /**
