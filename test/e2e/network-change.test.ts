@@ -6,8 +6,8 @@
  * addresses the device publishes. The device moves to new addresses, the gateway restarts with a
  * new identity, the whole local Datum restarts on its `--dir`: each time the public URL serves
  * again with no operator action and the same agent process. When the path stays broken (the
- * Connector's new details cannot be published), the listen says so: run.json's readiness and `ps`
- * say degraded with the reason, `-o json` emits `tunnel_degraded`, then `tunnel_recovered`.
+ * Connector's new details cannot be published), the listen says so: run.json's readiness, `/readyz`
+ * (503) and `ps` say degraded with the reason, `-o json` emits `tunnel_degraded`, then `tunnel_recovered`.
  * Durations are the benchmark's (bench/network-change.ts); here every wait is bounded by a deadline.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -30,6 +30,17 @@ let host: TestHost;
 let listen: ListenProcess;
 let env: Record<string, string>;
 const stateDir = join(root, "device-state");
+/** The listen's health server, on the test host's own loopback (its namespace is ours alone). */
+const HEALTH_PORT = 9464;
+
+/** `/readyz` as the test host's own loopback sees it. */
+async function readyz(): Promise<{ status: number; body: string }> {
+  const script = `const r = await fetch("http://127.0.0.1:${HEALTH_PORT}/readyz"); console.log(JSON.stringify({ status: r.status, body: await r.text() }));`;
+  const child = Bun.spawn([...host.wrap, BUN, "-e", script], { stdout: "pipe", stderr: "pipe" });
+  const out = await new Response(child.stdout).text();
+  await child.exited;
+  return JSON.parse(out) as { status: number; body: string };
+}
 
 interface RunJson {
   pid: number;
@@ -93,7 +104,7 @@ beforeAll(async () => {
   const originPort = 20_000 + (process.pid % 20_000);
   await host.spawnReady([BUN, join(import.meta.dir, "..", "helpers", "fixtures", "origin.ts"), String(originPort), "device"]);
   env = { ...datum.env, DATUM_CONNECT_DIR: stateDir, HOME: join(root, "device-home") };
-  listen = await startListen(["--endpoint", `127.0.0.1:${originPort}`, "-o", "json"], { env, wrap: host.wrap, readyTimeoutMs: 60_000 });
+  listen = await startListen(["--endpoint", `127.0.0.1:${originPort}`, "-o", "json", "--health", `127.0.0.1:${HEALTH_PORT}`], { env, wrap: host.wrap, readyTimeoutMs: 60_000 });
 }, 120_000);
 
 afterAll(async () => {
@@ -136,6 +147,9 @@ describe.skipIf(unavailable !== undefined)("a device whose network changes", () 
       // The event and the file come from one recorded verdict; the file is written right after.
       await until(() => runJson()?.readiness.state === "degraded", 5_000, "run.json says degraded");
       expect(runJson()?.readiness.reason).toStartWith("the public URL fails after the addresses changed");
+      const health = await readyz();
+      expect(health.status).toBe(503);
+      expect(health.body).toContain("the public URL fails after the addresses changed");
       const ps = await runCli(["tunnel", "ps", "-o", "json"], { env, wrap: host.wrap });
       expect(ps.stdout).toContain("degraded");
       expect(ps.stdout).toContain("the public URL fails after the addresses changed");
@@ -144,6 +158,7 @@ describe.skipIf(unavailable !== undefined)("a device whose network changes", () 
       faulted = false;
       await until(() => events().slice(before).some((e) => e.type === "tunnel_recovered"), 60_000, "a tunnel_recovered event");
       await until(() => runJson()?.readiness.state === "ready", 5_000, "run.json says ready");
+      expect((await readyz()).status).toBe(200);
       expect(runJson()?.addresses.map((a) => a.address)).toContain(address);
     } finally {
       if (faulted) await datum.admin(`faults/${rule}`, { method: "DELETE" });
