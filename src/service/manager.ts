@@ -171,7 +171,7 @@ export class CommandServiceManager implements ServiceManager {
     if (path !== null && text !== null) {
       await mkdir(dirname(path), { recursive: true, mode: 0o755 });
       // Unit files are configuration, not secrets: readable like the manager's other units.
-      await writeFileAtomic(path, text, 0o644);
+      await writeFileAtomic(path, text, 0o644, { privateDir: false });
     }
     try {
       await this.#each(this.#backend.installPlan(spec));

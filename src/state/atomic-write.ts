@@ -25,9 +25,19 @@ export function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${randomBytes(8).readBigUInt64BE()}.tmp`);
 }
 
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode: number = FILE_MODE): Promise<void> {
+export interface WriteOptions {
+  /**
+   * The directory is ours (the state root): create it 0700 and tighten it to 0700. False for a
+   * file we put into someone else's directory (a unit file in /etc/systemd/system, an env file
+   * the user named in /tmp): create what is missing, never change the mode of what exists.
+   */
+  readonly privateDir?: boolean;
+}
+
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode: number = FILE_MODE, options: WriteOptions = {}): Promise<void> {
   const dir = dirname(path);
-  await ensurePrivateDir(dir);
+  if (options.privateDir === false) await mkdir(dir, { recursive: true, mode: 0o755 });
+  else await ensurePrivateDir(dir);
   const temp = tempPathFor(path);
   try {
     const handle = await open(temp, "wx", mode);

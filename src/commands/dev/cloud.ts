@@ -91,7 +91,8 @@ export const cloud = defineCommand({
       say(`logged in: ${what} ${login.configPath} with ${LOGIN_ACCOUNTS.map((a) => `${a.session} (${a.type === "service_account" ? `service account, key ${login.keyPath}` : "user"})`).join(", ")}`);
     }
     const lines = exportLines(env);
-    if (args["env-file"]) await writeFileAtomic(resolve(args["env-file"]), `${lines}\n`, 0o600);
+    // The file is private; the directory is the user's (maybe /tmp): its mode is not ours to change.
+    if (args["env-file"]) await writeFileAtomic(resolve(args["env-file"]), `${lines}\n`, 0o600, { privateDir: false });
     emit(lines);
     say(`local Datum ready: API ${datum.controlPlane.url}${datum.edge ? `, edge ${datum.edge.url}` : ""}${datum.relay ? `, relay ${datum.relay.url}` : ""} (Ctrl+C to stop)`);
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ensurePrivateDir, tempPathFor, writeFileAtomic } from "../../../src/state/atomic-write.ts";
 
@@ -17,6 +17,26 @@ describe("writeFileAtomic", () => {
       expect(mode(file)).toBe(0o600);
       expect(mode(dir)).toBe(0o700);
       expect(mode(join(dir, ".."))).toBe(0o700);
+    }
+  });
+
+  test("into someone else's directory (privateDir: false): the file is still private, the directory keeps its mode", async () => {
+    const shared = join(root(), "shared");
+    mkdirSync(shared, { mode: 0o755 });
+    chmodSync(shared, 0o1777); // like /tmp
+    const file = join(shared, "datum.env");
+    await writeFileAtomic(file, "export A=1\n", 0o600, { privateDir: false });
+    expect(readFileSync(file, "utf8")).toBe("export A=1\n");
+    if (posix) {
+      expect(mode(file)).toBe(0o600);
+      expect(statSync(shared).mode & 0o7777).toBe(0o1777);
+    }
+    // A missing directory is still created, readable like the ones around it.
+    const unitDir = join(root(), "etc", "systemd", "system");
+    await writeFileAtomic(join(unitDir, "x.service"), "[Unit]\n", 0o644, { privateDir: false });
+    if (posix) {
+      expect(mode(join(unitDir, "x.service"))).toBe(0o644);
+      expect(mode(unitDir)).toBe(0o755 & ~process.umask()); // as mkdir made it, not tightened to 0700
     }
   });
 
