@@ -15,8 +15,8 @@ import { envWithSettings } from "../state/tunnel-settings.ts";
 import type { WatchdogCheck } from "../service/watchdog.ts";
 import { openProject } from "../tunnel/open-project.ts";
 import { writeStdout } from "../stdout.ts";
-import { PlainReporter, reporterFor, type ListenReporter } from "./reporter.ts";
-import type { Readiness } from "./readiness.ts";
+import { ListenEventBus, type ListenEvent, type ListenSink } from "./events.ts";
+import { PlainReporter, reporterFor } from "./reporter.ts";
 import { RunRecorder } from "./run-recorder.ts";
 import { ListenSession } from "./session.ts";
 
@@ -55,41 +55,31 @@ export interface ForegroundOptions {
   readonly confirm?: ((question: string) => Promise<boolean>) | undefined;
 }
 
-/** Tee the reporter's milestones to the service manager. */
-function notifying(inner: ListenReporter, notifier: ServiceNotifier): ListenReporter {
+/** The service manager as a sink of the listen's events: READY=1, STOPPING=1 and the STATUS= line. */
+export function notifierSink(notifier: ServiceNotifier): ListenSink {
   let urls: readonly string[] = [];
-  return new Proxy(inner, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver);
-      if (typeof value !== "function") return value;
-      return (...args: unknown[]) => {
-        switch (prop) {
-          case "settingUp":
-            notifier.status("setting up the tunnel");
-            break;
-          case "verifying":
-            notifier.status("verifying the public URL");
-            break;
-          case "ready":
-            urls = args[1] as readonly string[];
-            notifier.ready(urls);
-            notifier.status(`ready: ${urls.join(" ")}`);
-            break;
-          case "readinessChanged": {
-            // STATUS= follows readiness; the watchdog does not (it tracks this process's own health).
-            const r = args[1] as Readiness;
-            notifier.status(r.ready ? `ready: ${urls.join(" ")}` : `degraded: ${r.reason}`);
-            break;
-          }
-          case "disabling":
-            notifier.stopping();
-            notifier.status("disabling the tunnel");
-            break;
-        }
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
-      };
+  return {
+    on(event: ListenEvent): void {
+      switch (event.type) {
+        case "setting_up":
+          return notifier.status("setting up the tunnel");
+        case "verifying":
+          return notifier.status("verifying the public URL");
+        case "ready":
+          urls = event.urls;
+          notifier.ready(urls);
+          return notifier.status(`ready: ${urls.join(" ")}`);
+        case "readiness_changed":
+          // STATUS= follows readiness; the watchdog does not (it tracks this process's own health).
+          return notifier.status(event.readiness.ready ? `ready: ${urls.join(" ")}` : `degraded: ${event.readiness.reason}`);
+        case "disabling":
+          notifier.stopping();
+          return notifier.status("disabling the tunnel");
+        default:
+          return;
+      }
     },
-  });
+  };
 }
 
 /** A daemon's log is read later, by someone who stops it with a command, not with Ctrl+C. */
@@ -144,14 +134,17 @@ export async function runForeground(o: ForegroundOptions): Promise<void> {
     );
     if (o.name !== undefined && cfg && o.configCreated) await writeTunnelConfig(tunnelFiles(dir).config, cfg);
     const runPath = tunnelFiles(dir).run;
-    let inner: ListenReporter = logsLines
+    const view: ListenSink = logsLines
       ? new PlainReporter((line) => log.info(line), (line) => log.info(line), stdoutLogging ? "Stop it with SIGTERM." : daemonStopHint(o.name, o.scope))
       : reporterFor(o.output, process.stderr.isTTY === true);
-    if (o.notifier) inner = notifying(inner, o.notifier);
     const health = o.health ?? cfg?.health ?? null;
     // A named tunnel's recorded network settings (public URL, relays) over this process's environment.
     const env = envWithSettings(process.env, cfg);
-    const recorder = new RunRecorder(runPath, inner, { name: o.name ?? null, project: project.context.project, health, env });
+    const recorder = new RunRecorder(runPath, { name: o.name ?? null, project: project.context.project, health, env });
+    // One event stream: run.json first (every sink after `ready` waits for the file to say so),
+    // then the service manager and the view, in that order.
+    const events = new ListenEventBus((event) => recorder.record(event), [...(o.notifier ? [notifierSink(o.notifier)] : []), view]);
+    recorder.publishTo((event) => events.on(event));
     const session = new ListenSession(
       {
         project: project.context.project,
@@ -165,7 +158,7 @@ export async function runForeground(o: ForegroundOptions): Promise<void> {
         lock,
         secretKey: project.identity.secretKey,
         endpointId: project.identity.endpointIdHex,
-        reporter: recorder,
+        events,
         env,
         signal: controller.signal,
       },
@@ -192,11 +185,13 @@ export async function runForeground(o: ForegroundOptions): Promise<void> {
     o.notifier?.startWatchdog(() => session.dataPlaneHealth());
     try {
       const code = await session.run();
+      await events.drained();
       await recorder.finish(code === 0 ? "stopped" : "failed", code, code === 0 ? undefined : { message: "the tunnel ended", exit: code, at: new Date().toISOString() });
       process.exitCode = code;
     } catch (err) {
       const failure = describeFailure(err);
       const exit = err instanceof CliError ? err.exit : Exit.runtime;
+      await events.drained();
       await recorder.finish("failed", exit, {
         message: (failure.lines[0] ?? "error").replace(/^error: /, ""),
         ...(err instanceof CliError && err.hint ? { hint: err.hint } : {}),

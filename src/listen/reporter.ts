@@ -1,5 +1,6 @@
 /**
- * How `tunnel listen` shows what is happening, in three forms over the same events:
+ * How `tunnel listen` shows what is happening: three views, each a sink of the listen's events
+ * (events.ts), over the same events:
  * - `TtyReporter`: a live view on a terminal (stderr), updated in place with a spinner;
  * - `PlainReporter`: one line per change (logs, CI, pipes);
  * - `JsonReporter`: the upstream JSON events on stdout (docs/wire-facts.md#json-events), with the plain
@@ -10,7 +11,7 @@ import type { ProbeSummary, ProbeTarget } from "../../workers/messages.ts";
 import type { TunnelProgress } from "../tunnel/progress.ts";
 import type { TunnelSummary } from "../tunnel/service.ts";
 import type { Readiness } from "./readiness.ts";
-import type { PathCheck, WatchPoll } from "./run-recorder.ts";
+import type { ListenEvent, ListenSink, PathCheck, Resolution, RuntimeEnd, WatchPoll } from "./events.ts";
 import { writeStdout } from "../stdout.ts";
 import { captureWrites, LiveRegion } from "./live-region.ts";
 import {
@@ -25,9 +26,9 @@ import {
   stepWaitingLine,
 } from "./lines.ts";
 
-export type Resolution = "created" | "found" | "updated";
-export type RuntimeEnd = "terminal_failure" | "deleted_upstream";
+export type { Resolution, RuntimeEnd } from "./events.ts";
 
+/** A view's surface: one method per event (`showEvent` maps events onto it). */
 export interface ListenReporter {
   endpointId(id: string): void;
   tunnel(kind: Resolution, tunnel: TunnelSummary): void;
@@ -59,6 +60,52 @@ export interface ListenReporter {
 
 type Write = (line: string) => void;
 
+/** Hand one event to a view's method for it. */
+export function showEvent(view: ListenReporter, e: ListenEvent): void {
+  switch (e.type) {
+    case "endpoint_id":
+      return view.endpointId(e.endpointId);
+    case "tunnel":
+      return view.tunnel(e.kind, e.tunnel);
+    case "setting_up":
+      return view.settingUp();
+    case "progress":
+      return view.progress(e.progress, e.elapsedMs);
+    case "poll_failed":
+      return view.pollFailed(e.message, e.consecutive);
+    case "verifying":
+      return view.verifying();
+    case "probe_attempt":
+      return view.probeAttempt(e.target, e.url, e.elapsedMs, e.status, e.error);
+    case "probed":
+      return view.probed(e.target, e.result);
+    case "ready":
+      return view.ready(e.tunnel, e.urls, e.endpointId, e.elapsedMs);
+    case "notice":
+      return view.notice(e.line);
+    case "ended":
+      return view.ended(e.kind, e.id, e.message);
+    case "readiness_changed":
+      return view.readinessChanged(e.id, e.readiness);
+    case "disabling":
+      return view.disabling();
+    case "disabled":
+      return view.disabled(e.id);
+    case "disable_failed":
+      return view.disableFailed(e.id, e.message, e.exit);
+    case "watched":
+      return view.watched(e.poll);
+    case "path_checked":
+      return view.pathChecked(e.check);
+    case "closing":
+      return view.close();
+    default: {
+      const unknown: never = e;
+      throw new Error(`unhandled listen event ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
 const stderrLine: Write = (line) => process.stderr.write(`${line}\n`);
 const stdoutLine: Write = (line) => writeStdout(`${line}\n`);
 
@@ -67,7 +114,7 @@ const WAITING_EVERY_MS = 10_000;
 /** Same for the public-URL probe. */
 const PROBE_WAITING_EVERY_MS = 5_000;
 
-export class PlainReporter implements ListenReporter {
+export class PlainReporter implements ListenReporter, ListenSink {
   #last: TunnelProgress | undefined;
   readonly #waitingShown = new Map<string, number>();
   #probeShownAt = 0;
@@ -80,6 +127,10 @@ export class PlainReporter implements ListenReporter {
     /** What to say once ready about stopping: a terminal's Ctrl+C, or a daemon's `tunnel stop`. */
     private readonly stopHint: string = "Press Ctrl+C to stop...",
   ) {}
+
+  on(event: ListenEvent): void {
+    showEvent(this, event);
+  }
 
   endpointId(id: string): void {
     this.err(`Your endpoint ID: ${id}`);
@@ -351,7 +402,7 @@ export class TtyReporter extends PlainReporter {
   }
 }
 
-export function reporterFor(format: "table" | "json", stderrIsTty: boolean): ListenReporter {
+export function reporterFor(format: "table" | "json", stderrIsTty: boolean): ListenReporter & ListenSink {
   if (format === "json") return new JsonReporter();
   return stderrIsTty ? new TtyReporter() : new PlainReporter();
 }

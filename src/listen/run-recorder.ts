@@ -8,14 +8,14 @@
  * Readiness is never set here by hand: on every change the recorder asks `assessReadiness`
  * (readiness.ts) for the verdict over the state it now holds, and records that.
  */
-import type { ProbeSummary, ProbeTarget } from "../../workers/messages.ts";
 import { emptyRunState, writeRunState, type RunError, type RunState } from "../state/run-state.ts";
 import { processStartTime } from "../state/process-identity.ts";
 import type { TunnelProgress } from "../tunnel/progress.ts";
-import type { TunnelSummary } from "../tunnel/service.ts";
+import type { ListenEvent } from "./events.ts";
 import { publicUrl } from "./lines.ts";
 import { assessReadiness, type Readiness } from "./readiness.ts";
-import type { ListenReporter, Resolution, RuntimeEnd } from "./reporter.ts";
+
+export type { PathCheck, WatchPoll } from "./events.ts";
 
 /** How often the live figures are folded in and the file rewritten while nothing else happens. */
 export const RUN_STATE_TICK_MS = 5_000;
@@ -31,53 +31,43 @@ export interface LiveFigures {
   readonly endpoint?: { endpointId: string; boundPort: number; addresses: readonly { address: string; port: number }[]; homeRelay: string | null };
 }
 
-/** One runtime-watch poll of the tunnel's objects: what it read, or why it failed. */
-export type WatchPoll =
-  | { readonly ok: true; readonly progress: TunnelProgress }
-  | { readonly ok: false; readonly message: string };
-
-/** The public URL re-verified after `after` (an event that can break the path): up, or why not. */
-export interface PathCheck {
-  readonly ok: boolean;
-  readonly after: string;
-  readonly reason: string | null;
-}
-
 function conditionsOf(progress: TunnelProgress): RunState["conditions"] {
   return progress.steps.map((s) => ({ step: s.step, status: s.status, reason: s.reason ?? null, message: s.message ?? null, resource: s.resource ?? null }));
 }
 
-export class RunRecorder implements ListenReporter {
+/**
+ * The `run.json` sink of the listen's events: it records each one (`record`, called first by the
+ * event bus, events.ts) and publishes the one event it derives itself, a change of readiness.
+ */
+export class RunRecorder {
   readonly #path: string;
-  readonly #inner: ListenReporter;
   #state: RunState;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #tick: ReturnType<typeof setInterval> | undefined;
   #writing: Promise<void> = Promise.resolve();
   #started = performance.now();
-  /**
-   * Calls to the inner reporter, in order. Everything after `ready` waits for run.json to say
-   * ready, so the ready line, READY=1 to a service manager and the file a `--detach` parent or
-   * `ps` reads never disagree.
-   */
-  #chain: Promise<void> = Promise.resolve();
+  /** Where the readiness changes it decides go (the event bus). */
+  #publish: ((event: ListenEvent) => void) | undefined;
   #fold: (() => Promise<void>) | undefined;
 
   readonly #env: Readonly<Record<string, string | undefined>>;
 
   constructor(
     path: string,
-    inner: ListenReporter,
     init: { name: string | null; project: string; health: string | null; env?: Readonly<Record<string, string | undefined>> },
   ) {
     this.#path = path;
-    this.#inner = inner;
     this.#env = init.env ?? {};
     this.#state = { ...emptyRunState({ pid: process.pid, startTime: processStartTime(process.pid), name: init.name, project: init.project }), health: init.health };
   }
 
   state(): RunState {
     return this.#state;
+  }
+
+  /** Publish the readiness changes this recorder decides to `sink` (the bus the session reports to). */
+  publishTo(sink: (event: ListenEvent) => void): void {
+    this.#publish = sink;
   }
 
   /** Fold live figures in now and then every tick, until `close()`. */
@@ -112,7 +102,8 @@ export class RunRecorder implements ListenReporter {
     const before = this.#state;
     if (before.phase === "ready" && next.phase === "ready" && before.readiness.ready !== readiness.ready && next.tunnelId) {
       const id = next.tunnelId;
-      this.#pass((r) => r.readinessChanged(id, readiness));
+      // After the event that caused it has been handed on, so the sinks hear cause before effect.
+      queueMicrotask(() => this.#publish?.({ type: "readiness_changed", id, readiness }));
     }
     return { ...next, readiness };
   }
@@ -138,13 +129,8 @@ export class RunRecorder implements ListenReporter {
     return this.#writing;
   }
 
-  #pass(call: (inner: ListenReporter) => void): void {
-    this.#chain = this.#chain.then(() => call(this.#inner)).catch(() => undefined);
-  }
-
   /** The process is about to exit: record how, and write it before the parent looks. */
   async finish(phase: "stopped" | "failed", exitCode: number, error?: RunError): Promise<void> {
-    await this.#chain;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#tick) clearInterval(this.#tick);
@@ -153,118 +139,94 @@ export class RunRecorder implements ListenReporter {
     await this.flush();
   }
 
-  // ---- ListenReporter: record, then pass on ----
+  // ---- events in, state out ----
 
-  endpointId(id: string): void {
-    this.#update({ endpointId: id });
-    this.#pass((r) => r.endpointId(id));
-  }
-
-  tunnel(kind: Resolution, t: TunnelSummary): void {
-    this.#update({ tunnelId: t.id, label: t.label, endpoint: t.endpoint });
-    this.#pass((r) => r.tunnel(kind, t));
-  }
-
-  settingUp(): void {
-    this.#started = performance.now();
-    this.#update({});
-    this.#pass((r) => r.settingUp());
-  }
-
-  progress(progress: TunnelProgress, elapsedMs: number): void {
-    this.#update({
-      hostnames: progress.hostnames,
-      // The URL as the verifier will probe it (the local Datum's edge adds its port), not a guess.
-      publicUrls: progress.hostnames.map((h) => publicUrl(h, this.#env)),
-      conditions: conditionsOf(progress),
-    });
-    this.#pass((r) => r.progress(progress, elapsedMs));
-  }
-
-  pollFailed(message: string, consecutive: number): void {
-    this.#pass((r) => r.pollFailed(message, consecutive));
-  }
-
-  verifying(): void {
-    this.#update({});
-    this.#pass((r) => r.verifying());
-  }
-
-  probeAttempt(target: ProbeTarget, url: string, elapsedMs: number, status: number | null, error: string | null): void {
-    this.#pass((r) => r.probeAttempt(target, url, elapsedMs, status, error));
-  }
-
-  probed(target: ProbeTarget, result: ProbeSummary): void {
-    this.#pass((r) => r.probed(target, result));
-  }
-
-  ready(t: TunnelSummary, urls: readonly string[], endpointId: string, elapsedMs: number): void {
-    this.#update({
-      phase: "ready",
-      hostnames: t.hostnames,
-      publicUrls: [...urls],
-      readyAt: new Date().toISOString(),
-      setupMs: Math.round(performance.now() - this.#started),
-      // The first runtime poll starts from what verification saw.
-      watch: { lastPollAt: null, failures: 0, lastError: null, advertised: true },
-    });
-    // Fold the live figures in first (endpoint, port, workers), so the file that says "ready" is whole.
-    const written = (this.#fold ? this.#fold() : Promise.resolve()).then(() => this.flush());
-    this.#chain = this.#chain.then(() => written);
-    this.#pass((r) => r.ready(t, urls, endpointId, elapsedMs));
-  }
-
-  notice(line: string): void {
-    this.#pass((r) => r.notice(line));
-  }
-
-  /** A runtime-watch poll: the tunnel's objects as read now, or a failed read (control plane). */
-  watched(poll: WatchPoll): void {
-    const at = new Date().toISOString();
-    const w = this.#state.watch ?? { lastPollAt: null, failures: 0, lastError: null, advertised: null };
-    if (poll.ok) {
-      this.#update({
-        hostnames: poll.progress.hostnames,
-        conditions: conditionsOf(poll.progress),
-        watch: { lastPollAt: at, failures: 0, lastError: null, advertised: poll.progress.advertised ?? w.advertised },
-      });
-    } else {
-      this.#update({ watch: { ...w, failures: w.failures + 1, lastError: { message: poll.message, at } } });
+  /**
+   * Record one event. Returns, for `ready`, the write of the file that says so (the bus holds the
+   * other sinks until then); for the rest nothing to wait for.
+   */
+  record(e: ListenEvent): Promise<void> | undefined {
+    switch (e.type) {
+      case "endpoint_id":
+        this.#update({ endpointId: e.endpointId });
+        return;
+      case "tunnel":
+        this.#update({ tunnelId: e.tunnel.id, label: e.tunnel.label, endpoint: e.tunnel.endpoint });
+        return;
+      case "setting_up":
+        this.#started = performance.now();
+        this.#update({});
+        return;
+      case "progress":
+        this.#update({
+          hostnames: e.progress.hostnames,
+          // The URL as the verifier will probe it (the local Datum's edge adds its port), not a guess.
+          publicUrls: e.progress.hostnames.map((h) => publicUrl(h, this.#env)),
+          conditions: conditionsOf(e.progress),
+        });
+        return;
+      case "verifying":
+        this.#update({});
+        return;
+      case "ready": {
+        this.#update({
+          phase: "ready",
+          hostnames: e.tunnel.hostnames,
+          publicUrls: [...e.urls],
+          readyAt: new Date().toISOString(),
+          setupMs: Math.round(performance.now() - this.#started),
+          // The first runtime poll starts from what verification saw.
+          watch: { lastPollAt: null, failures: 0, lastError: null, advertised: true },
+        });
+        // Fold the live figures in first (endpoint, port, workers), so the file that says "ready" is whole.
+        return (this.#fold ? this.#fold() : Promise.resolve()).then(() => this.flush());
+      }
+      case "watched": {
+        // A runtime-watch poll: the tunnel's objects as read now, or a failed read (control plane).
+        const at = new Date().toISOString();
+        const w = this.#state.watch ?? { lastPollAt: null, failures: 0, lastError: null, advertised: null };
+        if (e.poll.ok) {
+          this.#update({
+            hostnames: e.poll.progress.hostnames,
+            conditions: conditionsOf(e.poll.progress),
+            watch: { lastPollAt: at, failures: 0, lastError: null, advertised: e.poll.progress.advertised ?? w.advertised },
+          });
+        } else {
+          this.#update({ watch: { ...w, failures: w.failures + 1, lastError: { message: e.poll.message, at } } });
+        }
+        return;
+      }
+      case "path_checked":
+        this.#update({ pathCheck: { ok: e.check.ok, after: e.check.after, reason: e.check.reason, at: new Date().toISOString() } });
+        return;
+      case "ended":
+        this.#update({
+          phase: "stopping",
+          lastError: {
+            message: e.kind === "deleted_upstream" ? `tunnel ${e.id} was deleted upstream` : "terminal failure: the tunnel is no longer reachable from the edge",
+            exit: 64,
+            at: new Date().toISOString(),
+          },
+        });
+        return;
+      case "disabling":
+        this.#update({ phase: "stopping" });
+        return;
+      case "disable_failed":
+        this.#update({ disableError: { message: e.message, at: new Date().toISOString(), ...(e.exit !== undefined ? { exit: e.exit } : {}) } });
+        return;
+      case "poll_failed":
+      case "probe_attempt":
+      case "probed":
+      case "notice":
+      case "readiness_changed":
+      case "disabled":
+      case "closing":
+        return; // shown by the views; nothing in run.json changes
+      default: {
+        const unknown: never = e;
+        throw new Error(`unhandled listen event ${JSON.stringify(unknown)}`);
+      }
     }
-  }
-
-  readinessChanged(id: string, readiness: Readiness): void {
-    this.#pass((r) => r.readinessChanged(id, readiness));
-  }
-
-  pathChecked(check: PathCheck): void {
-    this.#update({ pathCheck: { ok: check.ok, after: check.after, reason: check.reason, at: new Date().toISOString() } });
-    this.#pass((r) => r.pathChecked(check));
-  }
-
-  ended(kind: RuntimeEnd, id: string, message: string): void {
-    this.#update({
-      phase: "stopping",
-      lastError: { message: kind === "deleted_upstream" ? `tunnel ${id} was deleted upstream` : "terminal failure: the tunnel is no longer reachable from the edge", exit: 64, at: new Date().toISOString() },
-    });
-    this.#pass((r) => r.ended(kind, id, message));
-  }
-
-  disabling(): void {
-    this.#update({ phase: "stopping" });
-    this.#pass((r) => r.disabling());
-  }
-
-  disabled(id: string): void {
-    this.#pass((r) => r.disabled(id));
-  }
-
-  disableFailed(id: string, message: string, exit?: number): void {
-    this.#update({ disableError: { message, at: new Date().toISOString(), ...(exit !== undefined ? { exit } : {}) } });
-    this.#pass((r) => r.disableFailed(id, message, exit));
-  }
-
-  close(): void {
-    this.#pass((r) => r.close());
   }
 }

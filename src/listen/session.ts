@@ -34,7 +34,7 @@ import { formatTerminalFailure, terminalFailure } from "../tunnel/progress.ts";
 import type { DeviceAddress, TunnelService, TunnelSummary } from "../tunnel/service.ts";
 import { awaitSetup, SETUP_POLL_REQUEST_BUDGET, SetupAborted, TerminalFailure } from "./await-setup.ts";
 import { publicUrl } from "./lines.ts";
-import type { ListenReporter } from "./reporter.ts";
+import type { ListenEvent, ListenSink } from "./events.ts";
 import type { LiveFigures } from "./run-recorder.ts";
 import { abortableSleep } from "../retry/sleep.ts";
 import { checkDataPlane, type WatchdogCheck } from "../service/watchdog.ts";
@@ -80,7 +80,8 @@ export interface ListenDeps {
   readonly slotLabel: string;
   readonly secretKey: Uint8Array;
   readonly endpointId: string;
-  readonly reporter: ListenReporter;
+  /** Where everything this listen reports goes: one event stream (events.ts). */
+  readonly events: ListenSink;
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Aborted by the first SIGINT/SIGTERM. */
   readonly signal: AbortSignal;
@@ -145,6 +146,10 @@ export class ListenSession {
   constructor(deps: ListenDeps, request: ListenRequest) {
     this.#d = deps;
     this.#req = request;
+  }
+
+  #emit(event: ListenEvent): void {
+    this.#d.events.on(event);
   }
 
   get tunnel(): TunnelSummary | undefined {
@@ -238,7 +243,7 @@ export class ListenSession {
       if (relayChanged || addressesChanged) this.#heartbeat?.post({ type: "resync" });
       if (relayChanged || addressesChanged) this.#pathEvent(relayChanged ? "the home relay changed" : "the addresses changed");
     });
-    d.reporter.endpointId(d.endpointId);
+    this.#emit({ type: "endpoint_id", endpointId: d.endpointId });
 
     // Only a relay iroh reports is ever published; the one exception is a placeholder the local
     // Datum declares for itself (docs/relays.md).
@@ -260,7 +265,7 @@ export class ListenSession {
 
     const { tunnel, kind } = await this.#resolveTunnel(details());
     this.#tunnel = tunnel;
-    d.reporter.tunnel(kind, tunnel);
+    this.#emit({ type: "tunnel", kind, tunnel });
     await this.#syncAllowList();
 
     this.#tunnel = await d.service.setEnabled(tunnel.id, true, { details: details() });
@@ -268,7 +273,7 @@ export class ListenSession {
     // The Connector exists now: the heartbeat stops waiting for it and publishes at once.
     const connector = this.#tunnel.connectorName;
     this.#heartbeat?.post({ type: "resync", ...(connector ? { connector } : {}) });
-    d.reporter.settingUp();
+    this.#emit({ type: "setting_up" });
     this.#started = performance.now();
 
     const progress = await awaitSetup({
@@ -276,8 +281,8 @@ export class ListenSession {
       poll: () => d.service.progress(tunnel.id, { budget: SETUP_POLL_REQUEST_BUDGET }),
       clock: { now: () => performance.now(), sleep: abortableSleep },
       signal: d.signal,
-      onProgress: (p) => d.reporter.progress(p, performance.now() - this.#started),
-      onPollFailed: (message, n) => d.reporter.pollFailed(message, n),
+      onProgress: (p) => this.#emit({ type: "progress", progress: p, elapsedMs: performance.now() - this.#started }),
+      onPollFailed: (message, n) => this.#emit({ type: "poll_failed", message, consecutive: n }),
     });
 
     const urls = progress.hostnames.map((h) => publicUrl(h, d.env));
@@ -291,7 +296,7 @@ export class ListenSession {
     }
     this.#tunnel = { ...this.#tunnel, hostnames: progress.hostnames };
     this.#heartbeat?.post({ type: "resync" }); // re-patch the connection details after setup (as upstream)
-    d.reporter.ready(this.#tunnel, urls, d.endpointId, performance.now() - this.#started);
+    this.#emit({ type: "ready", tunnel: this.#tunnel, urls, endpointId: d.endpointId, elapsedMs: performance.now() - this.#started });
     this.#publicUrl = urls[0];
     trimAfterStart(); // the main thread's heap, past setup and verification (heap-trim.ts)
   }
@@ -315,7 +320,7 @@ export class ListenSession {
       if (decision.kind === "adopt") existing = decision.tunnel;
       else {
         const line = passedOverLine(normalizeEndpoint(req.endpoint), decision.passedOver);
-        if (line) this.#d.reporter.notice(line);
+        if (line) this.#emit({ type: "notice", line });
       }
     }
     if (!existing) {
@@ -352,7 +357,7 @@ export class ListenSession {
       }
     }
     if (!this.#endpoint?.homeRelay) {
-      this.#d.reporter.notice(`warning: no relay reached within ${(HOME_RELAY_POLLS * HOME_RELAY_POLL_MS) / 1000}s; the Connector's connection details wait until iroh reaches one`);
+      this.#emit({ type: "notice", line: `warning: no relay reached within ${(HOME_RELAY_POLLS * HOME_RELAY_POLL_MS) / 1000}s; the Connector's connection details wait until iroh reaches one` });
     }
   }
 
@@ -408,7 +413,7 @@ export class ListenSession {
         return;
       case "lease_lapsed":
         this.#leaseLapsed = true;
-        this.#d.reporter.notice(`lease lost during sleep (${Math.round(msg.sinceMs / 1000)}s since the last renewal); re-enabling`);
+        this.#emit({ type: "notice", line: `lease lost during sleep (${Math.round(msg.sinceMs / 1000)}s since the last renewal); re-enabling` });
         return;
       case "heartbeat_failed":
         this.#hb = { ...this.#hb, failures: this.#hb.failures + 1, lastError: { message: `${msg.step}: ${msg.message}`, at: new Date(msg.at).toISOString() } };
@@ -453,15 +458,15 @@ export class ListenSession {
 
   async #verify(originUrl: string | null, url: string): Promise<ProbeSummary> {
     const d = this.#d;
-    d.reporter.verifying();
+    this.#emit({ type: "verifying" });
     const verifier = new WorkerSupervisor<ToVerifier, FromVerifier>({
       name: "verifier",
       schema: FromVerifierSchema,
       log: this.#fromWorker,
       onMessage: (msg) => {
         if (msg.type === "attempt" && msg.target === "public" && (msg.status === null || msg.status >= 500)) this.#repatchAfterFailedProbe();
-        if (msg.type === "attempt") d.reporter.probeAttempt(msg.target, msg.url, msg.elapsedMs, msg.status, msg.error);
-        else if (msg.type === "probed") d.reporter.probed(msg.target, msg.result);
+        if (msg.type === "attempt") this.#emit({ type: "probe_attempt", target: msg.target, url: msg.url, elapsedMs: msg.elapsedMs, status: msg.status, error: msg.error });
+        else if (msg.type === "probed") this.#emit({ type: "probed", target: msg.target, result: msg.result });
       },
     });
     await verifier.start();
@@ -533,11 +538,11 @@ export class ListenSession {
         if (failed) {
           this.#repatchAfterFailedProbe();
           const reason = msg.status !== null ? `HTTP ${msg.status}` : (msg.error ?? "no answer");
-          if (this.#pathFailing === undefined) d.reporter.pathChecked({ ok: false, after, reason });
+          if (this.#pathFailing === undefined) this.#emit({ type: "path_checked", check: { ok: false, after, reason } });
           this.#pathFailing = after;
         } else if (this.#pathFailing !== undefined) {
           this.#pathFailing = undefined;
-          d.reporter.pathChecked({ ok: true, after, reason: null });
+          this.#emit({ type: "path_checked", check: { ok: true, after, reason: null } });
         }
       },
     });
@@ -578,22 +583,22 @@ export class ListenSession {
         // Recorded: consecutive failed polls make the tunnel not ready (readiness.ts).
         const message = err instanceof Error ? err.message : String(err);
         log.withTag("watch").debug(`progress poll failed: ${message}`);
-        d.reporter.watched({ ok: false, message });
+        this.#emit({ type: "watched", poll: { ok: false, message } });
         continue;
       }
       if (!progress) {
-        d.reporter.ended("deleted_upstream", id, `Tunnel ${id} no longer exists on the server. Stopping.`);
+        this.#emit({ type: "ended", kind: "deleted_upstream", id, message: `Tunnel ${id} no longer exists on the server. Stopping.` });
         return 64;
       }
       const failed = terminalFailure(progress);
       if (failed) {
-        d.reporter.ended("terminal_failure", id, `  Tunnel is no longer reachable from the edge.\n${formatTerminalFailure(failed)}`);
+        this.#emit({ type: "ended", kind: "terminal_failure", id, message: `  Tunnel is no longer reachable from the edge.\n${formatTerminalFailure(failed)}` });
         return 64;
       }
       if (progress.endpoint && progress.endpoint !== normalizeEndpoint((this.#tunnel as TunnelSummary).endpoint)) {
         await this.#followEndpoint(progress.endpoint);
       }
-      d.reporter.watched({ ok: true, progress });
+      this.#emit({ type: "watched", poll: { ok: true, progress } });
       // The tunnel's objects changed upstream, or a worker restarted: re-verify the public URL;
       // one that still fails is re-verified at every poll until it answers.
       const now = JSON.stringify([progress.hostnames, progress.endpoint, progress.advertised, progress.steps.map((s) => [s.step, s.status])]);
@@ -616,32 +621,32 @@ export class ListenSession {
     try {
       target = parseTarget(endpoint);
     } catch {
-      this.#d.reporter.notice(`warning: tunnel ${tunnel.id} now names endpoint ${endpoint}, which this agent cannot serve; still serving ${tunnel.endpoint}`);
+      this.#emit({ type: "notice", line: `warning: tunnel ${tunnel.id} now names endpoint ${endpoint}, which this agent cannot serve; still serving ${tunnel.endpoint}` });
       return;
     }
     const path = slotFiles(this.#d.slotDir).allowList;
     await updateAllowList(path, (entries) => upsertEntry(entries, { id: tunnel.id, label: tunnel.label, host: target.host, port: target.port, enabled: true }));
     await this.#syncAllowList();
     this.#tunnel = { ...tunnel, endpoint };
-    this.#d.reporter.notice(`tunnel ${tunnel.id} now forwards to ${endpoint} (changed on the platform)`);
+    this.#emit({ type: "notice", line: `tunnel ${tunnel.id} now forwards to ${endpoint} (changed on the platform)` });
   }
 
   /** Disable the advertisement (unless the tunnel is gone), stop workers, release the slot. */
   async #tearDown(code: number, quiet = false): Promise<number> {
     const d = this.#d;
-    d.reporter.close();
+    this.#emit({ type: "closing" });
     const id = this.#tunnel?.id;
     if (id) {
-      if (!quiet) d.reporter.disabling();
+      if (!quiet) this.#emit({ type: "disabling" });
       try {
         const withdrawn = await d.service.withdraw(id);
         await this.#syncAllowList();
         if (withdrawn.outcome === "moved") {
-          d.reporter.notice(`tunnel ${id} is now served by Connector ${withdrawn.connectorName ?? "(none)"}; left enabled for it`);
-        } else if (!quiet) d.reporter.disabled(id);
+          this.#emit({ type: "notice", line: `tunnel ${id} is now served by Connector ${withdrawn.connectorName ?? "(none)"}; left enabled for it` });
+        } else if (!quiet) this.#emit({ type: "disabled", id });
       } catch (err) {
         if (!(err instanceof Rejected)) {
-          d.reporter.disableFailed(id, err instanceof Error ? err.message : String(err), err instanceof CliError ? err.exit : undefined);
+          this.#emit({ type: "disable_failed", id, message: err instanceof Error ? err.message : String(err), exit: err instanceof CliError ? err.exit : undefined });
         }
       }
     }
