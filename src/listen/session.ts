@@ -12,10 +12,9 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import * as v from "valibot";
-import type { FromHeartbeat, FromVerifier, ProbeSummary, ToHeartbeat, ToVerifier } from "../../workers/messages.ts";
-import { FromHeartbeat as FromHeartbeatSchema, FromVerifier as FromVerifierSchema } from "../../workers/messages.ts";
+import type { ProbeSummary } from "../../workers/messages.ts";
+import { HeartbeatClient, type HeartbeatReport } from "../heartbeat/client.ts";
 import type { TokenSource } from "../auth/token-source.ts";
-import { userAgent } from "../controlplane/user-agent.ts";
 import type { DataPlane, DataPlaneEndpoint } from "../dataplane/listen-node.ts";
 import { loadDataPlane } from "../dataplane/listen-node.ts";
 import { placeholderRelay, relayUrls } from "../dataplane/relays.ts";
@@ -28,10 +27,10 @@ import { slotFiles, stateRoot } from "../state/paths.ts";
 import { liveIdentities } from "../state/live-identities.ts";
 import { passedOverLine } from "../tunnel/adoption.ts";
 import { trimAfterStart } from "../supervise/heap-trim.ts";
-import { WorkerSupervisor } from "../supervise/worker.ts";
 import { normalizeEndpoint, originProbeUrl, parseTarget, validateEndpoint } from "../tunnel/endpoint.ts";
 import { formatTerminalFailure, terminalFailure } from "../tunnel/progress.ts";
 import type { DeviceAddress, TunnelService, TunnelSummary } from "../tunnel/service.ts";
+import { verify } from "../verify/client.ts";
 import { awaitSetup, SETUP_POLL_REQUEST_BUDGET, SetupAborted, TerminalFailure } from "./await-setup.ts";
 import { publicUrl } from "./lines.ts";
 import type { ListenEvent, ListenSink } from "./events.ts";
@@ -124,13 +123,11 @@ export class ListenSession {
   #lock: SlotLock | undefined;
   #dataPlane: DataPlane | undefined;
   #endpoint: DataPlaneEndpoint | undefined;
-  #heartbeat: WorkerSupervisor<ToHeartbeat, FromHeartbeat> | undefined;
+  #heartbeat: HeartbeatClient | undefined;
   #tunnel: TunnelSummary | undefined;
-  #tokenSeq = 0;
   #hb: LiveFigures["heartbeat"] = { connector: null, lastRenewalAt: null, renewals: 0, failures: 0, lastError: null };
   /** The Lease's duration as the heartbeat last read it (30 s until it says otherwise). */
   #leaseDurationS = 30;
-  #lastToken: string | undefined;
   #started = performance.now();
   #lastRepatchAt = -Infinity;
   /** The public URL once ready: re-verified after every event that can break the path. */
@@ -141,7 +138,6 @@ export class ListenSession {
   /** The last re-verification failed (recorded: the tunnel is degraded until one succeeds). */
   #pathFailing: string | undefined;
   #leaseLapsed = false;
-  #unsubscribeTokens: (() => void) | undefined;
 
   constructor(deps: ListenDeps, request: ListenRequest) {
     this.#d = deps;
@@ -214,7 +210,7 @@ export class ListenSession {
     );
 
     d.tokens.start(d.signal);
-    this.#lastToken = await d.tokens.token();
+    await d.tokens.token(); // a login that does not work fails here, before anything is bound
 
     const relays = relayUrls(d.env);
     if (relays.invalid.length > 0) throw new UsageError(`invalid relay URL in DATUM_CONNECT_RELAY_URLS: ${relays.invalid.join(", ")}`);
@@ -234,13 +230,13 @@ export class ListenSession {
       const relayBefore = this.#endpoint?.homeRelay ?? null;
       const addressesBefore = JSON.stringify(this.#endpoint?.addresses ?? []);
       if (this.#endpoint) this.#endpoint = { ...this.#endpoint, ...change };
-      this.#heartbeat?.post({ type: "endpoint", addresses: [...change.addresses], homeRelay: change.homeRelay });
+      this.#heartbeat?.endpointChanged(change.addresses, change.homeRelay);
       // A relay reached late (it was down at start) or a new one, and new addresses (the machine
       // moved), are published now, not at the next lease renewal or after the heartbeat's backoff
       // for "missing home relay" (up to 30 s) runs out.
       const relayChanged = change.homeRelay !== null && change.homeRelay !== relayBefore;
       const addressesChanged = JSON.stringify(change.addresses) !== addressesBefore;
-      if (relayChanged || addressesChanged) this.#heartbeat?.post({ type: "resync" });
+      if (relayChanged || addressesChanged) this.#heartbeat?.resync();
       if (relayChanged || addressesChanged) this.#pathEvent(relayChanged ? "the home relay changed" : "the addresses changed");
     });
     this.#emit({ type: "endpoint_id", endpointId: d.endpointId });
@@ -257,10 +253,6 @@ export class ListenSession {
     // The heartbeat runs before the tunnel is found or created, and the first connection details
     // wait (up to 10 s) for the relay iroh actually reaches.
     await this.#startHeartbeat(placeholder);
-    // A refreshed token reaches the heartbeat at once, not at the next runtime poll.
-    this.#unsubscribeTokens = d.tokens.subscribe((event) => {
-      if (event.type === "refreshed") void this.#pushTokenIfChanged();
-    });
     if (!placeholder) await this.#awaitHomeRelay();
 
     const { tunnel, kind } = await this.#resolveTunnel(details());
@@ -272,7 +264,7 @@ export class ListenSession {
     await this.#syncAllowList();
     // The Connector exists now: the heartbeat stops waiting for it and publishes at once.
     const connector = this.#tunnel.connectorName;
-    this.#heartbeat?.post({ type: "resync", ...(connector ? { connector } : {}) });
+    this.#heartbeat?.resync(connector);
     this.#emit({ type: "setting_up" });
     this.#started = performance.now();
 
@@ -295,7 +287,7 @@ export class ListenSession {
       );
     }
     this.#tunnel = { ...this.#tunnel, hostnames: progress.hostnames };
-    this.#heartbeat?.post({ type: "resync" }); // re-patch the connection details after setup (as upstream)
+    this.#heartbeat?.resync(); // re-patch the connection details after setup (as upstream)
     this.#emit({ type: "ready", tunnel: this.#tunnel, urls, endpointId: d.endpointId, elapsedMs: performance.now() - this.#started });
     this.#publicUrl = urls[0];
     trimAfterStart(); // the main thread's heap, past setup and verification (heap-trim.ts)
@@ -363,39 +355,23 @@ export class ListenSession {
 
   async #startHeartbeat(placeholder: string | null): Promise<void> {
     const d = this.#d;
-    const startMessage = (): ToHeartbeat => {
-      const ep = this.#endpoint as DataPlaneEndpoint;
-      return {
-        type: "start",
-        apiBase: d.apiBase,
-        project: d.project,
-        userAgent: userAgent(),
-        endpointId: d.endpointId,
-        addresses: [...ep.addresses],
-        homeRelay: ep.homeRelay,
-        placeholderRelay: placeholder,
-        proxy: proxySettingsFrom(d.env),
-        token: this.#lastToken as string,
-        seq: this.#tokenSeq,
-      };
-    };
-    const heartbeat = new WorkerSupervisor<ToHeartbeat, FromHeartbeat>({
-      name: "heartbeat",
-      schema: FromHeartbeatSchema,
+    const heartbeat = new HeartbeatClient({
+      apiBase: d.apiBase,
+      project: d.project,
+      endpointId: d.endpointId,
+      endpoint: () => this.#endpoint as DataPlaneEndpoint,
+      placeholderRelay: placeholder,
+      proxy: proxySettingsFrom(d.env),
+      tokens: d.tokens,
       log: this.#fromWorker,
-      onMessage: (msg) => this.#onHeartbeat(msg),
-      onRespawn: () => {
-        heartbeat.post(startMessage());
-        this.#pathEvent("the heartbeat worker restarted");
-      },
+      onReport: (report) => this.#onHeartbeat(report),
+      onRespawn: () => this.#pathEvent("the heartbeat worker restarted"),
     });
     this.#heartbeat = heartbeat;
     await heartbeat.start();
-    heartbeat.post(startMessage());
-    heartbeat.markRunning();
   }
 
-  #onHeartbeat(msg: FromHeartbeat): void {
+  #onHeartbeat(msg: HeartbeatReport): void {
     switch (msg.type) {
       case "resolved":
         this.#hb = { ...this.#hb, connector: msg.connector };
@@ -407,9 +383,6 @@ export class ListenSession {
           this.#leaseLapsed = false;
           this.#pathEvent("the lease was lost and regained");
         }
-        return;
-      case "unauthorized":
-        void this.#refreshFor(msg.seq);
         return;
       case "lease_lapsed":
         this.#leaseLapsed = true;
@@ -424,68 +397,22 @@ export class ListenSession {
     }
   }
 
-  /**
-   * A 401 for token `seq`: refresh once per rejected token, then hand the new one over. When the
-   * refresh fails, the worker still gets an answer (the token it has), so its request fails now and
-   * the heartbeat backs off and reports it, rather than waiting a minute for a token that is not
-   * coming. The failure itself is logged once by the token source (`logTokenEvent`).
-   */
-  async #refreshFor(seq: number): Promise<void> {
-    const d = this.#d;
-    try {
-      if (seq === this.#tokenSeq && this.#lastToken) {
-        const fresh = await d.tokens.invalidate(this.#lastToken);
-        if (fresh !== this.#lastToken) {
-          this.#lastToken = fresh;
-          this.#tokenSeq++;
-        }
-      }
-    } catch {
-      // Recorded and logged by the token source; `status` shows it with its remedy.
-    }
-    this.#heartbeat?.post({ type: "token", token: this.#lastToken as string, seq: this.#tokenSeq });
-  }
-
-  /** Keep the heartbeat's token current: called on every refresh of the token source. */
-  async #pushTokenIfChanged(): Promise<void> {
-    const token = await this.#d.tokens.token().catch(() => undefined);
-    if (token && token !== this.#lastToken) {
-      this.#lastToken = token;
-      this.#tokenSeq++;
-      this.#heartbeat?.post({ type: "token", token, seq: this.#tokenSeq });
-    }
-  }
-
   async #verify(originUrl: string | null, url: string): Promise<ProbeSummary> {
     const d = this.#d;
     this.#emit({ type: "verifying" });
-    const verifier = new WorkerSupervisor<ToVerifier, FromVerifier>({
-      name: "verifier",
-      schema: FromVerifierSchema,
-      log: this.#fromWorker,
-      onMessage: (msg) => {
-        if (msg.type === "attempt" && msg.target === "public" && (msg.status === null || msg.status >= 500)) this.#repatchAfterFailedProbe();
-        if (msg.type === "attempt") this.#emit({ type: "probe_attempt", target: msg.target, url: msg.url, elapsedMs: msg.elapsedMs, status: msg.status, error: msg.error });
-        else if (msg.type === "probed") this.#emit({ type: "probed", target: msg.target, result: msg.result });
+    const result = await verify(
+      { originUrl, originBudgetMs: ORIGIN_PROBE_BUDGET_MS, publicUrl: url, publicBudgetMs: PUBLIC_PROBE_BUDGET_MS, proxy: proxySettingsFrom(d.env) },
+      {
+        signal: d.signal,
+        log: this.#fromWorker,
+        onReport: (msg) => {
+          if (msg.type === "probed") return this.#emit({ type: "probed", target: msg.target, result: msg.result });
+          if (msg.target === "public" && (msg.status === null || msg.status >= 500)) this.#repatchAfterFailedProbe();
+          this.#emit({ type: "probe_attempt", target: msg.target, url: msg.url, elapsedMs: msg.elapsedMs, status: msg.status, error: msg.error });
+        },
       },
-    });
-    await verifier.start();
-    let requestId: number | undefined;
-    const onAbort = () => {
-      if (requestId !== undefined) verifier.post({ type: "cancel", id: requestId });
-    };
-    d.signal.addEventListener("abort", onAbort, { once: true });
-    try {
-      const reply = await verifier.request(
-        (id) => ({ type: "verify", id: (requestId = id), originUrl, originBudgetMs: ORIGIN_PROBE_BUDGET_MS, publicUrl: url, publicBudgetMs: PUBLIC_PROBE_BUDGET_MS, proxy: proxySettingsFrom(d.env) }),
-        "verified",
-        ORIGIN_PROBE_BUDGET_MS + PUBLIC_PROBE_BUDGET_MS + 30_000,
-      );
-      return reply.public;
-    } finally {
-      d.signal.removeEventListener("abort", onAbort);
-      await verifier.stop();
-    }
+    );
+    return result.public;
   }
 
   /** After a failed public-URL probe the connection details are re-patched, at most once per 10 s (as upstream). */
@@ -493,11 +420,11 @@ export class ListenSession {
     const now = performance.now();
     if (now - this.#lastRepatchAt < REPATCH_EVERY_MS) return;
     this.#lastRepatchAt = now;
-    this.#heartbeat?.post({ type: "resync" });
+    this.#heartbeat?.resync();
   }
 
   #workerRestarts(): number {
-    return (this.#dataPlane?.status().restarts ?? 0) + (this.#heartbeat?.status().restarts ?? 0);
+    return (this.#dataPlane?.status().restarts ?? 0) + (this.#heartbeat?.status()?.restarts ?? 0);
   }
 
   /**
@@ -528,40 +455,26 @@ export class ListenSession {
     const d = this.#d;
     const url = this.#publicUrl as string;
     log.withTag("verify").debug(`re-verifying ${url} after ${after}`);
-    const verifier = new WorkerSupervisor<ToVerifier, FromVerifier>({
-      name: "verifier",
-      schema: FromVerifierSchema,
-      log: this.#fromWorker,
-      onMessage: (msg) => {
-        if (msg.type !== "attempt" || msg.target !== "public") return;
-        const failed = msg.status === null || msg.status >= 500;
-        if (failed) {
-          this.#repatchAfterFailedProbe();
-          const reason = msg.status !== null ? `HTTP ${msg.status}` : (msg.error ?? "no answer");
-          if (this.#pathFailing === undefined) this.#emit({ type: "path_checked", check: { ok: false, after, reason } });
-          this.#pathFailing = after;
-        } else if (this.#pathFailing !== undefined) {
-          this.#pathFailing = undefined;
-          this.#emit({ type: "path_checked", check: { ok: true, after, reason: null } });
-        }
+    await verify(
+      { originUrl: null, originBudgetMs: 0, publicUrl: url, publicBudgetMs: PATH_RECHECK_BUDGET_MS, proxy: proxySettingsFrom(d.env) },
+      {
+        signal: d.signal,
+        log: this.#fromWorker,
+        onReport: (msg) => {
+          if (msg.type !== "attempt" || msg.target !== "public") return;
+          const failed = msg.status === null || msg.status >= 500;
+          if (failed) {
+            this.#repatchAfterFailedProbe();
+            const reason = msg.status !== null ? `HTTP ${msg.status}` : (msg.error ?? "no answer");
+            if (this.#pathFailing === undefined) this.#emit({ type: "path_checked", check: { ok: false, after, reason } });
+            this.#pathFailing = after;
+          } else if (this.#pathFailing !== undefined) {
+            this.#pathFailing = undefined;
+            this.#emit({ type: "path_checked", check: { ok: true, after, reason: null } });
+          }
+        },
       },
-    });
-    await verifier.start();
-    let requestId: number | undefined;
-    const onAbort = () => {
-      if (requestId !== undefined) verifier.post({ type: "cancel", id: requestId });
-    };
-    d.signal.addEventListener("abort", onAbort, { once: true });
-    try {
-      await verifier.request(
-        (id) => ({ type: "verify", id: (requestId = id), originUrl: null, originBudgetMs: 0, publicUrl: url, publicBudgetMs: PATH_RECHECK_BUDGET_MS, proxy: proxySettingsFrom(d.env) }),
-        "verified",
-        PATH_RECHECK_BUDGET_MS + 30_000,
-      );
-    } finally {
-      d.signal.removeEventListener("abort", onAbort);
-      await verifier.stop();
-    }
+    );
   }
 
   /** The 10 s runtime watch (docs/architecture.md#listen-flow): terminal failure or upstream deletion ends the listen. */
@@ -650,7 +563,6 @@ export class ListenSession {
         }
       }
     }
-    this.#unsubscribeTokens?.();
     await this.#heartbeat?.stop();
     await this.#dataPlane?.stop();
     await d.tokens.stop();
