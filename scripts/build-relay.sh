@@ -9,37 +9,15 @@
 # iroh 1.0.2 / iroh-relay 1.0.2), so the relay protocol is the one the devices speak.
 # `--locked` builds with the Cargo.lock the crate was published with: the same dependency tree every run.
 set -eu
-version=$(cat "$(dirname "$0")/relay/VERSION")
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib/cargo-build.sh"
+version=$(cat "$here/relay/VERSION")
 cache=${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/datumctl-connect/iroh-relay-$version
 bin=$cache/bin/iroh-relay
 
-if [ "${1:-}" = "--path" ]; then
-  echo "$bin"
-  exit 0
-fi
-if [ -x "$bin" ]; then
-  echo "$bin"
-  exit 0
-fi
-
-cargo=$(command -v cargo || true)
-if [ -z "$cargo" ] && [ -x "${CARGO_HOME:-${HOME:-/nonexistent}/.cargo}/bin/cargo" ]; then
-  cargo=${CARGO_HOME:-$HOME/.cargo}/bin/cargo
-fi
-if [ -z "$cargo" ]; then
-  echo "build-relay: no Rust toolchain (cargo not on PATH nor in ~/.cargo/bin): cannot build iroh-relay $version" >&2
-  exit 69
-fi
-
-mkdir -p "$cache"
-# One build at a time (several test runs may start together); a waiter finds the binary after.
-if [ -z "${BUILD_RELAY_LOCKED:-}" ] && command -v flock >/dev/null 2>&1; then
-  BUILD_RELAY_LOCKED=1 exec flock "$cache/.lock" sh "$0" "$@"
-fi
-if [ -x "$bin" ]; then
-  echo "$bin"
-  exit 0
-fi
+cached_or_continue "$bin" "$@"
+find_cargo build-relay "iroh-relay $version"
+one_build_at_a_time "$cache" "$bin" "$0" "$@"
 echo "build-relay: building iroh-relay $version (server feature) into $cache (first time only; minutes on 2 cores)" >&2
 start=$(date +%s)
 CARGO_TARGET_DIR=$cache/target "$cargo" install iroh-relay --version "=$version" --features server \

@@ -31,13 +31,6 @@ trap 'rm -f "$out"' EXIT
 sh "$here/scripts/netns.sh" "$bun" test --timeout 60000 "$@" 2>&1 | tee "$out"
 code=$?
 # POSIX sh has no PIPESTATUS: recover bun's verdict from its own summary lines.
-pass=$(grep -Eo '^ *[0-9]+ pass$' "$out" | tail -n 1 | tr -dc 0-9)
-fail=$(grep -Eo '^ *[0-9]+ fail$' "$out" | tail -n 1 | tr -dc 0-9)
-skip=$(grep -Eo '^ *[0-9]+ skip$' "$out" | tail -n 1 | tr -dc 0-9)
-[ -n "$pass" ] || pass=0
-[ -n "$fail" ] || fail=0
-echo "${pass} passed, ${fail} failed, ${skip:-0} skipped"
-if [ "$pass" -eq 0 ] || [ "$fail" -ne 0 ] || ! grep -Eq '^Ran [0-9]+ tests' "$out"; then
-  exit 1
-fi
+. "$here/scripts/lib/closing-line.sh"
+closing_line "$out" some || exit 1
 exit "$code"

@@ -11,11 +11,12 @@
  */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readlinkSync, rmSync } from "node:fs";
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { connect, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { BUN } from "./cli.ts";
+import { splice } from "./splice.ts";
 
 export interface TestHost {
   readonly hostname: string;
@@ -64,16 +65,6 @@ async function readyLine(child: Subprocess<"ignore", "pipe", "pipe">, what: stri
   }
 }
 
-function splice(a: Socket, b: Socket): void {
-  a.pipe(b);
-  b.pipe(a);
-  const end = () => {
-    a.destroy();
-    b.destroy();
-  };
-  a.on("error", end).on("close", end);
-  b.on("error", end).on("close", end);
-}
 
 let hosts = 0;
 
