@@ -15,13 +15,10 @@
  * spelling: `[::1]` equals `127.0.0.1` for the decision, but must not reach a different socket
  * than the one the allow-list names.
  */
+import type { AllowListEntry } from "../../workers/messages.ts";
 
-export interface AllowEntry {
-  readonly id: string;
-  readonly host: string;
-  readonly port: number;
-  readonly enabled: boolean;
-}
+/** One allow-list entry as the data plane holds it: the shape the worker is sent (workers/messages.ts). */
+export type AllowEntry = AllowListEntry;
 
 const LOOPBACK_ALIASES = new Set(["localhost", "::1", "127.0.0.1"]);
 

@@ -1,3 +1,4 @@
+import type { TargetCounters } from "../../workers/messages.ts";
 import type { PathTally } from "./path-kind.ts";
 
 /**
@@ -6,15 +7,8 @@ import type { PathTally } from "./path-kind.ts";
  * accepted − completed − failed. A denied request is never "accepted".
  */
 
-export interface TargetCounters {
-  accepted: number;
-  denied: number;
-  completed: number;
-  failed: number;
-  bytesToOrigin: number;
-  bytesFromOrigin: number;
-  active: number;
-}
+/** One target's counters: the shape the worker posts (workers/messages.ts), defined there once. */
+export type { TargetCounters };
 
 export interface CountersSnapshot {
   counters: Record<string, TargetCounters>;

@@ -15,12 +15,13 @@ import { HEADER_TIMEOUT_KEY, MALFORMED_KEY, type Counters } from "./counters.ts"
 import { classifyRequest, parseRequestHead, REQUEST_HEAD_LIMITS, type ProxyRequest, type RequestHead } from "./http-head.ts";
 import { forwardRequest, OriginResponseError, readOriginHead, relayResponseFrom, websocketRequestHead, type ByteHooks } from "./origin-http.ts";
 import { pipeBoth } from "./pipe.ts";
+import type { LogFields, LogLevel } from "../../workers/messages.ts";
 import { readHead, type ReadHeadResult } from "./read-head.ts";
 import { CONNECTION_ESTABLISHED, FORBIDDEN, ORIGIN_UNREACHABLE } from "./response.ts";
 import { connectTcp, SocketReader } from "./socket-io.ts";
 
-export type LogLevel = "debug" | "info" | "warn" | "error";
-export type LogFn = (level: LogLevel, msg: string, fields?: Record<string, string | number | boolean>) => void;
+export type { LogLevel };
+export type LogFn = (level: LogLevel, msg: string, fields?: LogFields) => void;
 
 export interface UpstreamContext {
   /** The current allow-list (replaced atomically by the owner; read once per request). */

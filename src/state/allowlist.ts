@@ -8,16 +8,13 @@
  */
 import { readFile } from "node:fs/promises";
 import * as v from "valibot";
+import type { AllowListEntry } from "../../workers/messages.ts";
 import { Malformed } from "../errors.ts";
 import { isCode, writeFileAtomic } from "./atomic-write.ts";
 
-export interface AllowEntry {
-  /** The tunnel id (HTTPProxy name). */
-  readonly id: string;
+/** One entry of `state.yml`: the data plane's entry (its `id` the tunnel's HTTPProxy name), plus a label. */
+export interface AllowEntry extends AllowListEntry {
   readonly label?: string;
-  readonly host: string;
-  readonly port: number;
-  readonly enabled: boolean;
 }
 
 const FileEntry = v.looseObject({

@@ -37,7 +37,8 @@ export const WorkerSummary = v.object({
 });
 export type WorkerSummary = v.InferOutput<typeof WorkerSummary>;
 
-export const TargetCountersDoc = v.object({
+/** Loose: a counter a newer worker adds survives a read and a rewrite of run.json. */
+export const TargetCountersDoc = v.looseObject({
   accepted: Num,
   denied: Num,
   completed: Num,
@@ -99,8 +100,10 @@ export const RunState = v.object({
   pathCheck: v.optional(
     v.nullable(v.object({ ok: v.boolean(), after: Str, reason: v.nullable(Str), at: Str })),
   ),
-  /** Set when the tunnel could not be disabled on the way out: its advertisement may still be up. */
-  /** `exit`: the failure's class as an exit code, so `tunnel stop` can exit with it (77 for a lost login). */
+  /**
+   * Set when the tunnel could not be disabled on the way out: its advertisement may still be up.
+   * `exit`: the failure's class as an exit code, so `tunnel stop` can exit with it (77 for a lost login).
+   */
   disableError: v.optional(v.nullable(v.object({ message: Str, at: Str, exit: v.optional(v.number()) }))),
   auth: v.object({
     session: v.nullable(Str),
