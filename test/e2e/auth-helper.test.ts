@@ -14,6 +14,7 @@ import {
   type InstallDatumctlDoubleOptions,
 } from "../../src/devcloud/datumctl-double/install.ts";
 import { CliError } from "../../src/errors.ts";
+import { pidExists } from "../helpers/wait.ts";
 
 const root = process.env.DATUM_CONNECT_TEST_ROOT as string;
 
@@ -29,15 +30,6 @@ async function caught(promise: Promise<unknown>): Promise<CliError> {
     return err as CliError;
   }
   throw new Error("expected a rejection");
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function overlapping(calls: CallRecord[]): boolean {
@@ -165,7 +157,7 @@ describe("TokenSource over the datumctl double", () => {
     const { calls, unfinished } = readCallLog(d.logPath);
     expect(calls).toEqual([]);
     expect(unfinished.length).toBe(1);
-    expect(alive(unfinished[0]!.pid)).toBe(false);
+    expect(pidExists(unfinished[0]!.pid)).toBe(false);
   });
 
   test("aborting a call kills the helper (datumctl 'interrupted' mode never gets to print)", async () => {
@@ -177,7 +169,7 @@ describe("TokenSource over the datumctl double", () => {
     await expect(call).rejects.toThrow();
     const { unfinished } = readCallLog(d.logPath);
     expect(unfinished.length).toBe(1);
-    expect(alive(unfinished[0]!.pid)).toBe(false);
+    expect(pidExists(unfinished[0]!.pid)).toBe(false);
   });
 
   test("slow helper within the timeout succeeds", async () => {

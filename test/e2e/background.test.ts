@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { BUN, CLI, REPO_ROOT, runCli, type CliResult } from "../helpers/cli.ts";
 import { startLocalDatum, type LocalDatum } from "../helpers/local-datum.ts";
+import { until as waitUntil } from "../helpers/wait.ts";
 
 let datum: LocalDatum;
 let origin: ReturnType<typeof Bun.serve>;
@@ -21,13 +22,8 @@ async function psJson(): Promise<{ name: string; status: string; pid: number | n
   return JSON.parse(r.stdout);
 }
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await Bun.sleep(200);
-  }
-  throw new Error(`timed out waiting for ${what}`);
+function until(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<unknown> {
+  return waitUntil(check, timeoutMs, `waiting for ${what}`, { everyMs: 200 });
 }
 
 beforeAll(async () => {

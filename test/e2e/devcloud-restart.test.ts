@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli, type CliResult } from "../helpers/cli.ts";
 import { startLocalDatum, type LocalDatum } from "../helpers/local-datum.ts";
+import { until as waitUntil } from "../helpers/wait.ts";
 
 const base = mkdtempSync(join(tmpdir(), "devcloud-restart-"));
 let datum: LocalDatum | undefined;
@@ -35,13 +36,8 @@ async function objects(d: LocalDatum): Promise<Record<string, ObjectMeta[]>> {
   return out;
 }
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await Bun.sleep(250);
-  }
-  throw new Error(`timed out waiting for ${what}`);
+function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<unknown> {
+  return waitUntil(check, timeoutMs, `waiting for ${what}`, { everyMs: 250 });
 }
 
 async function status(url: string): Promise<number> {

@@ -25,6 +25,7 @@ import { killAllListens, startListen } from "../helpers/listen.ts";
 import { startLocalDatum, type LocalDatum } from "../helpers/local-datum.ts";
 import { serviceHarness, type ServiceHarness } from "../unit/service/harness.ts";
 import { prng } from "../helpers/prng.ts";
+import { running, until } from "../helpers/wait.ts";
 
 const PROJECT = "local-project";
 
@@ -39,16 +40,6 @@ const spawned = new Set<Subprocess>();
 const SEED = process.env.FAULTS_SEED ? Number(process.env.FAULTS_SEED) >>> 0 : (Date.now() ^ (process.pid << 16)) >>> 0;
 const random = prng(SEED);
 const between = (lo: number, hi: number) => Math.round(lo + random() * (hi - lo));
-
-async function until<T>(check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, what: string, everyMs = 50): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (performance.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms`);
-    await Bun.sleep(everyMs);
-  }
-}
 
 /** GET through the edge on a fresh connection (no keep-alive: each request its own stream), bounded. */
 async function get(url: string, timeoutMs = 3_000): Promise<{ status: number; body: string }> {
@@ -66,20 +57,6 @@ async function snapshot(): Promise<Record<string, { metadata: { name: string }; 
 }
 
 const readyOf = (c: { status?: { conditions?: { type: string; status: string }[] } } | undefined) => c?.status?.conditions?.find((x) => x.type === "Ready")?.status;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
-}
 
 /** Direct children of `pid` (Linux /proc). */
 function childrenOf(pid: number): number[] {
@@ -195,7 +172,7 @@ function sweepDaemons(root: string | undefined): void {
   for (const name of readdirSync(tunnels)) {
     try {
       const run = parseRunState(readFileSync(join(tunnels, name, "run.json"), "utf8"), "run.json");
-      if (alive(run.pid) && processStartTime(run.pid) === (run.startTime ?? undefined)) killPid(run.pid);
+      if (running(run.pid) && processStartTime(run.pid) === (run.startTime ?? undefined)) killPid(run.pid);
     } catch {
       // No run.json, or a broken one: nothing to end.
     }
@@ -366,14 +343,14 @@ describe("kill -9 at random points", () => {
           for (const c of childrenOf(parent.pid)) daemons.add(c);
         }
         const run = runState();
-        if (run && alive(run.pid) && processStartTime(run.pid) === (run.startTime ?? undefined)) daemons.add(run.pid);
+        if (run && running(run.pid) && processStartTime(run.pid) === (run.startTime ?? undefined)) daemons.add(run.pid);
         for (const pid of daemons) killPid(pid);
         killPid(parent.pid);
       } finally {
         if (stopped) killPid(parent.pid, "SIGCONT");
       }
       await parent.exited;
-      for (const pid of daemons) await until(() => !alive(pid), 5_000, `daemon ${pid} gone`, 20);
+      for (const pid of daemons) await until(() => !running(pid), 5_000, `daemon ${pid} gone`, 20);
       if (mode !== "random") expect(daemons.size).toBe(1);
 
       const state = checkStateLoadable(root());

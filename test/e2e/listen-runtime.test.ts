@@ -15,6 +15,7 @@ import { tokenFingerprint } from "../../src/devcloud/request-log.ts";
 import type { Route } from "../../src/devcloud/routes.ts";
 import { killAllListens, startListen, type ListenProcess } from "../helpers/listen.ts";
 import { startLocalDatum, type LocalDatum } from "../helpers/local-datum.ts";
+import { until } from "../helpers/wait.ts";
 
 const PROJECT = "local-project";
 const LEASE_S = 3;
@@ -41,14 +42,6 @@ let origin: Server<undefined>;
 let main: ListenProcess;
 let tunnelId: string;
 let connectorName: string;
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms`);
-    await Bun.sleep(100);
-  }
-}
 
 async function project(): Promise<Record<string, Obj[]>> {
   const res = await datum.admin("state");

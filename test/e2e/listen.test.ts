@@ -20,17 +20,10 @@ import { MiB, pattern, sha256 } from "../helpers/bytes.ts";
 import { runCli } from "../helpers/cli.ts";
 import { killAllListens, readyUrl, startListen, type ListenProcess } from "../helpers/listen.ts";
 import { startLocalDatum, type LocalDatum } from "../helpers/local-datum.ts";
+import { until } from "../helpers/wait.ts";
 
 const PROJECT = "local-project";
 const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms`);
-    await Bun.sleep(50);
-  }
-}
 
 // ---- origins -------------------------------------------------------------------------------
 

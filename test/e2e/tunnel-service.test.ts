@@ -17,6 +17,7 @@ import { httpProxyBody } from "../../src/tunnel/objects.ts";
 import { allReady } from "../../src/tunnel/progress.ts";
 import { type DeviceAddress, TunnelService } from "../../src/tunnel/service.ts";
 import { VERSION } from "../../src/version.ts";
+import { until } from "../helpers/wait.ts";
 
 let cp: ControlPlane;
 
@@ -105,12 +106,8 @@ async function failureOf(promise: Promise<unknown>): Promise<CliError> {
   throw new Error("expected the call to fail");
 }
 
-async function eventually(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await Bun.sleep(20);
-  }
+function eventually(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<unknown> {
+  return until(check, timeoutMs, "condition", { everyMs: 20 });
 }
 
 describe("lifecycle", () => {

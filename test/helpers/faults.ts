@@ -11,6 +11,7 @@ import { updateDoubleState } from "../../src/devcloud/datumctl-double/install.ts
 import type { DoubleState } from "../../src/devcloud/datumctl-double/state.ts";
 import type { RunState } from "../../src/state/run-state.ts";
 import type { LocalDatum } from "./local-datum.ts";
+export { pidExists, until } from "./wait.ts";
 
 export const PROJECT = "local-project";
 
@@ -35,15 +36,6 @@ export interface Logged {
   status: number;
   headers: Record<string, string>;
   faults?: string[];
-}
-
-/** Poll `check` every `everyMs` until it holds; throw naming `what` after `timeoutMs`. */
-export async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string, everyMs = 100): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms`);
-    await Bun.sleep(everyMs);
-  }
 }
 
 /** The project's objects by plural, from `GET /_dev/state` (never subject to fault rules). */
@@ -133,12 +125,3 @@ export async function viaPublic(url: string, timeoutMs = 5_000): Promise<{ statu
   }
 }
 
-/** Whether a process with this PID exists (zombies included; ours are reaped by their parents). */
-export function pidExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}

@@ -19,6 +19,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { pidExists } from "./wait.ts";
 
 const SUITE = "bookworm";
 const PACKAGES = ["systemd", "systemd-sysv", "dbus", "dbus-user-session", "libpam-systemd", "procps"];
@@ -209,15 +210,6 @@ function comm(pid: number): string | undefined {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export async function bootMachine(o: BootOptions): Promise<SystemdMachine> {
   const log = o.log ?? (() => undefined);
   const rootfs = await ensureRootfs(log);
@@ -239,7 +231,7 @@ export async function bootMachine(o: BootOptions): Promise<SystemdMachine> {
       const deadline = Date.now() + 20_000;
       while (nspawn.exitCode === null && Date.now() < deadline) await Bun.sleep(50);
       if (nspawn.exitCode === null) {
-        if (pid1 && alive(pid1)) process.kill(pid1, "SIGKILL"); // ends the whole PID namespace
+        if (pid1 && pidExists(pid1)) process.kill(pid1, "SIGKILL"); // ends the whole PID namespace
         nspawn.kill("SIGKILL");
         await nspawn.exited;
       }
@@ -332,7 +324,7 @@ function removeStaleCgroups(log: (line: string) => void): void {
   for (const parent of cgroupParents() ?? []) {
     for (const entry of readdirSync(parent)) {
       const m = new RegExp(`^${CGROUP_PREFIX}(\\d+)-[0-9a-f]+$`).exec(entry);
-      if (!m || alive(Number(m[1]))) continue;
+      if (!m || pidExists(Number(m[1]))) continue;
       const dir = join(parent, entry);
       log(`system: removing the machine a dead runner (pid ${m[1]}) left in ${dir}`);
       killAllIn(dir);

@@ -14,6 +14,7 @@ import { startControlPlane, type ControlPlane } from "../../src/devcloud/server.
 import { WorkerSupervisor } from "../../src/supervise/worker.ts";
 import { TunnelService } from "../../src/tunnel/service.ts";
 import { FromHeartbeat, type ToHeartbeat } from "../../workers/messages.ts";
+import { until as waitUntil } from "../helpers/wait.ts";
 
 const PROJECT = "heartbeat-project";
 const LEASE_S = 3;
@@ -33,14 +34,8 @@ const logs: string[] = [];
 
 const since = (at: number, type: FromHeartbeat["type"]) => events.filter((e) => e.at >= at && e.msg.type === type);
 
-async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await check())) {
-    if (performance.now() > deadline) {
-      throw new Error(`${what}: not reached within ${timeoutMs} ms\nevents: ${events.map((e) => e.msg.type).join(",")}\nlogs:\n${logs.join("\n")}`);
-    }
-    await Bun.sleep(25);
-  }
+function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<unknown> {
+  return waitUntil(check, timeoutMs, what, { detail: () => `events: ${events.map((e) => e.msg.type).join(",")}\nlogs:\n${logs.join("\n")}` });
 }
 
 async function connectorReady(): Promise<string | undefined> {

@@ -13,6 +13,7 @@ import {
 } from "../../src/supervise/worker.ts";
 import type { SupervisorBudgets } from "../../src/supervise/budgets.ts";
 import { FromFixture, type ToFixture } from "./fixtures/protocol.ts";
+import { until as waitUntil } from "../helpers/wait.ts";
 
 const fixture = (name: string): string => new URL(`./fixtures/${name}.ts`, import.meta.url).href;
 
@@ -48,12 +49,8 @@ function supervise(name: string, extra: Partial<SupervisorOptions<FromFixture>> 
   return { sup, logs };
 }
 
-async function until(check: () => boolean, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("condition not reached in time");
-    await Bun.sleep(5);
-  }
+function until(check: () => boolean, timeoutMs = 3_000): Promise<unknown> {
+  return waitUntil(check, timeoutMs, "condition", { everyMs: 5 });
 }
 
 describe("handshake, requests, stop", () => {

@@ -23,6 +23,7 @@ import {
 } from "../../../src/heartbeat/loop.ts";
 import { microTime } from "../../../src/heartbeat/schedule.ts";
 import { TunnelService } from "../../../src/tunnel/service.ts";
+import { until } from "../../helpers/wait.ts";
 
 const RELAY = "https://iroh-relay.us-east-1.datumconnect.net./";
 
@@ -106,12 +107,8 @@ function newProject() {
 
 type Project = ReturnType<typeof newProject>;
 
-async function eventually(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await Bun.sleep(5);
-  }
+function eventually(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<unknown> {
+  return until(check, timeoutMs, "condition", { everyMs: 5 });
 }
 
 /** A tunnel (so a Connector with connection details) and the Lease the operator gives it. */

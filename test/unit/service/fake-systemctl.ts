@@ -13,6 +13,7 @@
 import { spawn } from "node:child_process";
 import { appendFileSync, closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { running as alive } from "../../helpers/wait.ts";
 
 const stateDir = process.env.FAKE_SYSTEMCTL_DIR as string;
 const unitDir = process.env.DATUM_CONNECT_UNIT_DIR as string;
@@ -43,16 +44,6 @@ function systemdWords(value: string): string[] {
     words.push(word);
   }
   return words;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
 }
 
 const words = argv.filter((a, i) => !a.startsWith("-") && argv[i - 1] !== "-p");
