@@ -88,6 +88,18 @@ async function harness(options: { env?: Record<string, string> } = {}) {
   return { project, client, service, tokens, sleeps, notices, warnings, identity, allowListPath, since, fault };
 }
 
+/** Another identity of the same project and device (its own endpoint id and allow-list). */
+function anotherIdentity(owner: { client: ControlPlaneClient; allowListPath: string }, endpointId: string): TunnelService {
+  return new TunnelService({
+    client: owner.client,
+    endpointId,
+    allowListPath: `${owner.allowListPath}.${endpointId.slice(0, 4)}`,
+    deviceAnnotations: DEVICE,
+    env: {},
+    log: { warn: () => undefined, debug: () => undefined },
+  });
+}
+
 function requests(project: string): LoggedRequest[] {
   return cp.cloud.requests.entries().filter((r) => r.project === project);
 }
@@ -239,14 +251,7 @@ describe("lifecycle", () => {
     const owner = await harness();
     const t = await owner.service.create({ label: "m", endpoint: "127.0.0.1:5600", details: DETAILS });
     // Another identity (no Connector of its own) in the same project manages the tunnel.
-    const other = new TunnelService({
-      client: owner.client,
-      endpointId: "f".repeat(64),
-      allowListPath: `${owner.allowListPath}.other`,
-      deviceAnnotations: DEVICE,
-      env: {},
-      log: { warn: () => undefined, debug: () => undefined },
-    });
+    const other = anotherIdentity(owner, "f".repeat(64));
     await other.update(t.id, { label: "renamed" });
     await other.setEnabled(t.id, false);
     await other.setEnabled(t.id, true);
@@ -260,14 +265,7 @@ describe("lifecycle", () => {
     const owner = await harness();
     const t = await owner.service.create({ label: "m", endpoint: "127.0.0.1:5650", details: DETAILS });
     // Another identity of the project that serves a tunnel of its own, so it has a Connector.
-    const other = new TunnelService({
-      client: owner.client,
-      endpointId: "e".repeat(64),
-      allowListPath: `${owner.allowListPath}.other`,
-      deviceAnnotations: DEVICE,
-      env: {},
-      log: { warn: () => undefined, debug: () => undefined },
-    });
+    const other = anotherIdentity(owner, "e".repeat(64));
     const own = await other.create({ label: "o", endpoint: "127.0.0.1:5651", details: DETAILS });
     expect(own.connectorName).not.toBe(t.connectorName);
     const writes = owner.since();
