@@ -15,9 +15,6 @@ import { selfCommand } from "./self-command.ts";
 
 const POLL_MS = 100;
 
-/** Set in the child's environment: log to files, not to a terminal nobody watches. */
-export const DAEMON_ENV = "DATUM_CONNECT_DAEMON";
-
 export type DetachOutcome =
   | { readonly outcome: "ready"; readonly pid: number; readonly state: RunState }
   | { readonly outcome: "provisioning"; readonly pid: number; readonly state: RunState | undefined }
@@ -59,7 +56,6 @@ export async function startDetached(o: DetachOptions): Promise<DetachOutcome> {
   const [command, ...prefix] = selfCommand();
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(o.env)) if (v !== undefined) env[k] = v;
-  env[DAEMON_ENV] = "1";
   let exitCode: number | null = null;
   let child;
   try {

@@ -18,5 +18,6 @@ export const tunnel = defineCommand({
     start: () => import("./start.ts").then((m) => m.start),
     run: () => import("./run.ts").then((m) => m.run),
     doctor: () => import("./doctor.ts").then((m) => m.doctor),
+    _daemon: () => import("./daemon.ts").then((m) => m.daemon),
   },
 });

@@ -1,6 +1,6 @@
 import { createInterface } from "node:readline/promises";
 import { defineCommand } from "citty";
-import { startDetached, DAEMON_ENV } from "../../daemon/detach.ts";
+import { startDetached } from "../../daemon/detach.ts";
 import { parseDuration } from "../../daemon/duration.ts";
 import { namedTunnel } from "../../daemon/inventory.ts";
 import { CliError, Exit, isErrorCode, Rejected, StillProvisioning, UsageError } from "../../errors.ts";
@@ -134,7 +134,7 @@ export const listen = defineCommand({
       }
       const dir = tunnelDir(stateRoot("user"), name);
       if (named.created) await writeTunnelConfig(tunnelFiles(dir).config, named.config);
-      const childArgs = ["tunnel", "listen", "--name", name, "--yes"];
+      const childArgs = ["tunnel", "_daemon", "--name", name];
       if (args.id) childArgs.push("--id", args.id);
       if (args.label) childArgs.push("--label", args.label);
       const health = args.health ?? named.config.health ?? undefined;
@@ -181,9 +181,9 @@ export const listen = defineCommand({
       session: args.session,
       health: args.health ?? null,
       output: args.output as "table" | "json",
-      fileLogs: process.env[DAEMON_ENV] === "1",
+      fileLogs: false,
       stdoutLogs: jsonLogs,
-      confirm: process.env[DAEMON_ENV] !== "1" && process.stdin.isTTY && process.stderr.isTTY ? confirm : undefined,
+      confirm: process.stdin.isTTY && process.stderr.isTTY ? confirm : undefined,
     });
   },
 });
