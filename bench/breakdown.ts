@@ -23,7 +23,7 @@ import { readHead } from "../src/dataplane/read-head.ts";
 import { CONNECTION_ESTABLISHED } from "../src/dataplane/response.ts";
 import { connectTcp } from "../src/dataplane/socket-io.ts";
 import { ALPN, bindEndpoint, formatSocketAddr } from "../src/dataplane/iroh-endpoint.ts";
-import { loadDataPlane } from "../src/dataplane/listen-node.ts";
+import { loadDataPlane } from "../src/dataplane/client.ts";
 import { createEdge } from "../src/devcloud/gateway/edge.ts";
 import { createGateway } from "../src/devcloud/gateway/gateway.ts";
 import { latencySeries, transfer } from "./lib/measure.ts";

@@ -7,7 +7,7 @@
  * (client, edge, gateway). Compared against the same download straight from the origin.
  */
 import { formatSocketAddr } from "../src/dataplane/iroh-endpoint.ts";
-import { loadDataPlane } from "../src/dataplane/listen-node.ts";
+import { loadDataPlane } from "../src/dataplane/client.ts";
 import { createEdge } from "../src/devcloud/gateway/edge.ts";
 import { createGateway } from "../src/devcloud/gateway/gateway.ts";
 

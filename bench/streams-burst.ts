@@ -13,7 +13,7 @@
  */
 import { parseArgs } from "node:util";
 import { formatSocketAddr, MAX_STREAMS_PER_CONNECTION } from "../src/dataplane/iroh-endpoint.ts";
-import { loadDataPlane } from "../src/dataplane/listen-node.ts";
+import { loadDataPlane } from "../src/dataplane/client.ts";
 import { createEdge } from "../src/devcloud/gateway/edge.ts";
 import { createGateway } from "../src/devcloud/gateway/gateway.ts";
 import { held, latencySeries } from "./lib/measure.ts";

@@ -7,7 +7,7 @@
 import type { TokenProvider } from "../src/controlplane/client.ts";
 import { ControlPlaneClient } from "../src/controlplane/client.ts";
 import { HeartbeatLoop, type EndpointDetails, type HeartbeatEvent } from "../src/heartbeat/loop.ts";
-import { openWorkerPort } from "../src/supervise/worker-port.ts";
+import { openWorkerPort } from "./lib/port.ts";
 import { ToHeartbeat, type FromHeartbeat } from "./messages.ts";
 import { abortableSleep } from "../src/retry/sleep.ts";
 import { NO_PROXY_SETTINGS } from "../src/net/proxy.ts";

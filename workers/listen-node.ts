@@ -20,7 +20,7 @@ import { addrInfo, ALPN, bindEndpoint, boundPort, listenBindAttempts, MAX_STREAM
 import { firstLine, headerTimeoutFromEnv, serveProxyStream, type UpstreamContext } from "../src/dataplane/upstream.ts";
 import { ENDPOINT_POLL_MS, FIRST_RELAY_POLL_MS, FIRST_RELAY_WAIT_MS, WORKER_CLOSE_MS, WORKER_SETTLE_MS } from "../src/supervise/budgets.ts";
 import { IdleTrimmer } from "../src/supervise/heap-trim.ts";
-import { openWorkerPort } from "../src/supervise/worker-port.ts";
+import { openWorkerPort } from "./lib/port.ts";
 import { ToListenNode, type AllowListEntry, type FromListenNode, type SecretKeyBytes } from "./messages.ts";
 
 type Start = Extract<ToListenNode, { type: "start" }>;

@@ -5,7 +5,7 @@
  */
 import { fallbackGet } from "../src/verify/dns-fallback.ts";
 import { probeUntilUp, type ProbeAttempt, type ProbeResult } from "../src/verify/probe.ts";
-import { openWorkerPort } from "../src/supervise/worker-port.ts";
+import { openWorkerPort } from "./lib/port.ts";
 import { ToVerifier, type FromVerifier, type ProbeSummary, type ProbeTarget } from "./messages.ts";
 import { abortableSleep } from "../src/retry/sleep.ts";
 import { NO_PROXY_SETTINGS, proxiedFetch, type ProxySettings } from "../src/net/proxy.ts";

@@ -36,7 +36,7 @@ export function workerUrl(name: string): string {
 /**
  * The environment a worker starts with: only what the runtime itself may need (TMPDIR and the
  * like), DATUM_CONNECT_WORKER_DEBUG=1 when debug lines are shown, and what its owner adds (the
- * data plane adds the native-module cache path, src/dataplane/listen-node.ts). No tokens, no other
+ * data plane adds the native-module cache path, src/dataplane/client.ts). No tokens, no other
  * DATUM_* variables: those travel as messages when a worker needs them (docs/architecture.md#tokens).
  */
 export function minimalWorkerEnv(extra: Record<string, string> = {}): Record<string, string> {
@@ -45,7 +45,7 @@ export function minimalWorkerEnv(extra: Record<string, string> = {}): Record<str
     const value = process.env[key];
     if (value !== undefined) env[key] = value;
   }
-  // consola's debug level is 4: below it the worker keeps its debug lines to itself (worker-port.ts).
+  // consola's debug level is 4: below it the worker keeps its debug lines to itself (workers/lib/port.ts).
   const debug: Record<string, string> = rootLog.level >= 4 ? { DATUM_CONNECT_WORKER_DEBUG: "1" } : {};
   return { ...env, ...debug, ...extra };
 }

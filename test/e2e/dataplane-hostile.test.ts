@@ -15,7 +15,7 @@ import type { ByteStream } from "../../src/dataplane/byte-stream.ts";
 import { HEADER_TIMEOUT_KEY, MALFORMED_KEY, type CountersSnapshot } from "../../src/dataplane/counters.ts";
 import { classifyRequest, headerValue, parseRequestHead } from "../../src/dataplane/http-head.ts";
 import { formatSocketAddr } from "../../src/dataplane/iroh-endpoint.ts";
-import { loadDataPlane, type DataPlane, type DataPlaneEndpoint } from "../../src/dataplane/listen-node.ts";
+import { loadDataPlane, type DataPlane, type DataPlaneEndpoint } from "../../src/dataplane/client.ts";
 import { FORBIDDEN } from "../../src/dataplane/response.ts";
 import { createGateway, type Gateway } from "../../src/devcloud/gateway/gateway.ts";
 import { HEADER_TIMEOUT_ENV } from "../../src/supervise/budgets.ts";

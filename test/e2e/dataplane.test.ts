@@ -12,7 +12,7 @@ import type { ByteStream } from "../../src/dataplane/byte-stream.ts";
 import { concatBytes } from "../../src/dataplane/bytes.ts";
 import { countersFor } from "../../src/dataplane/counters.ts";
 import { formatSocketAddr } from "../../src/dataplane/iroh-endpoint.ts";
-import { loadDataPlane, type DataPlane, type DataPlaneEndpoint } from "../../src/dataplane/listen-node.ts";
+import { loadDataPlane, type DataPlane, type DataPlaneEndpoint } from "../../src/dataplane/client.ts";
 import { createEdge, type Edge, type Route } from "../../src/devcloud/gateway/edge.ts";
 import { createGateway, type Gateway, type GatewayResult } from "../../src/devcloud/gateway/gateway.ts";
 import type { AllowListEntry, LogFields } from "../../workers/messages.ts";

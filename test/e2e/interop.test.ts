@@ -18,7 +18,7 @@ import { concatBytes } from "../../src/dataplane/bytes.ts";
 import { ChunkedDecoder } from "../../src/dataplane/chunked.ts";
 import { headerValue, parseResponseHead, type ResponseHead } from "../../src/dataplane/http-head.ts";
 import { formatSocketAddr } from "../../src/dataplane/iroh-endpoint.ts";
-import { loadDataPlane, type DataPlane, type DataPlaneEndpoint } from "../../src/dataplane/listen-node.ts";
+import { loadDataPlane, type DataPlane, type DataPlaneEndpoint } from "../../src/dataplane/client.ts";
 import { createGateway, type Gateway } from "../../src/devcloud/gateway/gateway.ts";
 import type { AllowListEntry } from "../../workers/messages.ts";
 import { MiB, pattern, sha256 } from "../helpers/bytes.ts";

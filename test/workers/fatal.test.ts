@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { FATAL_EXIT_CODE } from "../../src/supervise/worker-port.ts";
+import { FATAL_EXIT_CODE } from "../../workers/lib/port.ts";
 
 test.each([
   ["throw", "uncaught exception: Error: thrown later"],

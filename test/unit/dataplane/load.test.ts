@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { Exit, Unreachable } from "../../../src/errors.ts";
-import { loadDataPlane } from "../../../src/dataplane/listen-node.ts";
+import { loadDataPlane } from "../../../src/dataplane/client.ts";
 
 const failing = (): Promise<never> => Promise.reject(new Error("Cannot find native binding\nmore detail"));
 

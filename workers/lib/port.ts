@@ -8,9 +8,9 @@
  * worker typed `post`/`log`. Workers never print: stdout belongs to the main thread.
  */
 import * as v from "valibot";
-import { PROTOCOL, type LogFields, type LogLevel } from "../../workers/messages.ts";
-import { WORKER_CLOSE_MS } from "./budgets.ts";
-import { trimAfterStart } from "./heap-trim.ts";
+import { PROTOCOL, type LogFields, type LogLevel } from "../messages.ts";
+import { WORKER_CLOSE_MS } from "../../src/supervise/budgets.ts";
+import { trimAfterStart } from "../../src/supervise/heap-trim.ts";
 
 /** Exit code of a worker that died of an uncaught error. */
 export const FATAL_EXIT_CODE = 70;
