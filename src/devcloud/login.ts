@@ -5,7 +5,7 @@
  *
  * - `alice@example.com@api.datum.net`, an interactive login (what a user service runs as);
  * - `ci-bot@acme.iam.datum.net@api.datum.net`, a service account, with its key file under
- *   `<UserConfigDir>/datumctl/service-accounts/` (datumctl-contract §3.2), which is how
+ *   `<UserConfigDir>/datumctl/service-accounts/` (docs/wire-facts.md#datumctl-config), which is how
  *   `install --system` tells one (src/context/session-type.ts).
  *
  * It writes `HOME/.datumctl/config` (those two and the local Datum's own session; the current

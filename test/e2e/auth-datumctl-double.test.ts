@@ -40,7 +40,7 @@ async function run(d: InstalledDatumctlDouble, args: string[], env: Record<strin
 
 const getToken = (d: InstalledDatumctlDouble, ...extra: string[]) => run(d, ["auth", "get-token", ...extra]);
 
-describe("success output (§2.2)", () => {
+describe("success output (docs/wire-facts.md#credentials-helper)", () => {
   test.each([
     ["--session X", ["auth", "get-token", "--session", ALICE]],
     ["--session=X", ["auth", "get-token", `--session=${ALICE}`]],
@@ -106,7 +106,7 @@ describe("success output (§2.2)", () => {
   });
 });
 
-describe("token modes (§6.2) and the state re-read per call", () => {
+describe("token modes and the state re-read per call (docs/architecture.md#datumctl-double)", () => {
   test("sticky → always-new → fixed → opaque, switched between calls", async () => {
     const d = setup();
     const a = (await getToken(d)).stdout;
@@ -165,7 +165,7 @@ describe("token modes (§6.2) and the state re-read per call", () => {
 
 const SA = "ci-bot@example.iam.datum.net@api.datum.net";
 
-describe("failures (§2.5, §6.3): exact stderr, exit 1", () => {
+describe("failures (docs/wire-facts.md#get-token-failures): exact stderr, exit 1", () => {
   const keyPath = serviceAccountKeyPath("ci-bot@example.iam.datum.net@auth.datum.net", process.env) as string;
   test.each<[string, InstallDatumctlDoubleOptions, string[], string]>([
     [
@@ -389,7 +389,7 @@ describe("signals", () => {
   });
 });
 
-describe("call log (§6.4) and the written files", () => {
+describe("call log and the written files (docs/architecture.md#datumctl-double)", () => {
   test("one line per call: times, pid, argv, cwd, env subset, TTYs", async () => {
     const d = setup();
     const env = { ...process.env, DATUM_SESSION: ALICE, DATUM_PROJECT: "web", DATUM_ORG: "", DATUMCTL_NO_UPDATE_CHECK: "1" };

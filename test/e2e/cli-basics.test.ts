@@ -57,7 +57,7 @@ describe("misuse exits 2 with an error line", () => {
   });
 });
 
-describe("--plugin-manifest (datumctl-contract §1.7)", () => {
+describe("--plugin-manifest (docs/wire-facts.md#plugin-manifest)", () => {
   test("answers JSON only from a temp copy under a scrubbed environment, well under 5 s", async () => {
     // datumctl copies the binary to a temp file and runs it with PATH, HOME and TMPDIR only.
     const dir = mkdtempSync(join(tmpdir(), "datumctl-plugin-verify-"));

@@ -5,7 +5,6 @@
  *   sh scripts/netns.sh ./node_modules/.bin/bun test test/e2e/dataplane
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import net from "node:net";
 import type { Server } from "bun";
 import { Endpoint, presetMinimal, RelayMode } from "@number0/iroh";
 import type { ByteStream } from "../../src/dataplane/byte-stream.ts";
@@ -17,6 +16,7 @@ import { createEdge, type Edge, type Route } from "../../src/devcloud/gateway/ed
 import { createGateway, type Gateway, type GatewayResult } from "../../src/devcloud/gateway/gateway.ts";
 import type { AllowListEntry, LogFields } from "../../workers/messages.ts";
 import { MiB, pattern, sha256 } from "../helpers/bytes.ts";
+import { justFreePort, startTestOrigin } from "../helpers/test-origin.ts";
 
 /** Per-test bound: generous for a loaded 2-core machine; the whole file takes ~6 s when idle. */
 const SLOW = 20_000;
@@ -79,43 +79,9 @@ const viaEdge = (host: string, path = "/", init: RequestInit = {}): Promise<Resp
   fetch(`${edge.url}${path}`, { ...init, keepalive: false, headers: { host, ...(init.headers as Record<string, string> | undefined) } });
 
 beforeAll(async () => {
-  origin = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    fetch(req, server) {
-      originHits++;
-      const url = new URL(req.url);
-      if (url.pathname === "/ws") {
-        if (server.upgrade(req)) return undefined;
-        return new Response("upgrade failed", { status: 400 });
-      }
-      if (url.pathname === "/echo") return req.method === "POST" ? new Response(req.body) : new Response("hello");
-      if (url.pathname === "/large") return new Response(pattern(Number(url.searchParams.get("size"))));
-      if (url.pathname === "/chunked") {
-        // No content-length: Bun frames this with transfer-encoding: chunked.
-        const body = new ReadableStream({
-          start(controller) {
-            for (const part of ["alpha ", "beta ", "gamma"]) controller.enqueue(ascii(part));
-            controller.close();
-          },
-        });
-        return new Response(body, { headers: { "x-origin": "chunked" } });
-      }
-      if (url.pathname === "/headers") return Response.json(Object.fromEntries(req.headers));
-      return new Response("not found", { status: 404 });
-    },
-    websocket: {
-      message(ws, message) {
-        ws.send(message);
-      },
-    },
-  });
+  origin = startTestOrigin({ onHit: () => void originHits++ });
   otherOrigin = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("must never be reached") });
-  // A port that was just free: nothing listens there during the test.
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  downPort = (probe.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  downPort = await justFreePort();
 
   allowList = [
     { id: "app", host: "127.0.0.1", port: origin.port!, enabled: true },

@@ -245,7 +245,7 @@ describe("signals", () => {
   });
 });
 
-describe("trust gate (§1.2)", () => {
+describe("trust gate (docs/wire-facts.md#datumctl)", () => {
   test("an untrusted PATH plugin is refused with datumctl's message, exit 1, and never runs", async () => {
     const r = await dispatch(setup(), ["connect", "tunnel", "list"]);
     expect(r.code).toBe(1);

@@ -22,6 +22,7 @@ import { loadDataPlane, type DataPlane, type DataPlaneEndpoint } from "../../src
 import { createGateway, type Gateway } from "../../src/devcloud/gateway/gateway.ts";
 import type { AllowListEntry } from "../../workers/messages.ts";
 import { MiB, pattern, sha256 } from "../helpers/bytes.ts";
+import { justFreePort, startTestOrigin } from "../helpers/test-origin.ts";
 import { interopPeerForTests, startInteropPeer, type InteropPeer } from "../helpers/interop-peer.ts";
 
 const peerBin = interopPeerForTests();
@@ -224,35 +225,7 @@ const GET_ECHO = "GET /echo HTTP/1.1\r\nhost: app.test\r\nconnection: close\r\n\
 
 beforeAll(async () => {
   if (peerBin.skip) return;
-  origin = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    fetch(req, server) {
-      originHits++;
-      const url = new URL(req.url);
-      if (url.pathname === "/ws") {
-        if (server.upgrade(req)) return undefined;
-        return new Response("upgrade failed", { status: 400 });
-      }
-      if (url.pathname === "/echo") return req.method === "POST" ? new Response(req.body) : new Response("hello");
-      if (url.pathname === "/chunked") {
-        const body = new ReadableStream({
-          start(controller) {
-            for (const part of ["alpha ", "beta ", "gamma"]) controller.enqueue(ascii(part));
-            controller.close();
-          },
-        });
-        return new Response(body, { headers: { "x-origin": "chunked" } });
-      }
-      if (url.pathname === "/headers") return Response.json([...req.headers].sort(([a], [b]) => a.localeCompare(b)));
-      return new Response("not found", { status: 404 });
-    },
-    websocket: {
-      message(ws, message) {
-        ws.send(message);
-      },
-    },
-  });
+  origin = startTestOrigin({ onHit: () => void originHits++, headers: "sorted-pairs" });
   otherOrigin = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
@@ -279,10 +252,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => scripted.listen(0, "127.0.0.1", resolve));
   scriptedPort = (scripted.address() as net.AddressInfo).port;
 
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  downPort = (probe.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  downPort = await justFreePort();
 
   const allowList: AllowListEntry[] = [
     { id: "app", host: "127.0.0.1", port: origin.port!, enabled: true },

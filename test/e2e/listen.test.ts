@@ -449,7 +449,7 @@ describe("setup against a misbehaving control plane", () => {
     }
   }, 45_000);
 
-  test("DeferredToOwner (the same listen_key in a second project) fails fast with the §H.4 text", async () => {
+  test("DeferredToOwner (the same listen_key in a second project) fails fast with upstream's text (docs/wire-facts.md#terminal-failures)", async () => {
     const root = datum.env.DATUM_CONNECT_DIR as string;
     const first = await listen(["--endpoint", `127.0.0.1:${origin.port}`]);
     try {

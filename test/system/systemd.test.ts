@@ -225,7 +225,7 @@ beforeAll(async () => {
   m = await bootMachine({ bindReadOnly: [[host.path, EXE], [process.execPath, "/usr/local/bin/bun"]], log });
   const yaml = configYaml();
   const keyDigest = createHash("sha256").update(USER_KEY).digest("hex");
-  // root: the same session, made a service account by its key file (datumctl-contract §3.3), for --system.
+  // root: the same session, made a service account by its key file (docs/wire-facts.md#session-type), for --system.
   // alice: an interactive login, lingering, for a user unit.
   await m.must(
     [

@@ -48,7 +48,7 @@ a-top-level-field-from-the-future: {x: [1, 2]}
 `;
 
 describe("parseDatumctlConfig", () => {
-  test("reads the §3.2 schema and ignores unknown fields", () => {
+  test("reads datumctl's config schema (docs/wire-facts.md#datumctl-config) and ignores unknown fields", () => {
     const config = parseDatumctlConfig(FULL, "/h/.datumctl/config");
     expect(config["current-context"]).toBe("alice@example.com@api.datum.net/acme/web");
     expect(config["active-session"]).toBe("alice@example.com@api.datum.net");

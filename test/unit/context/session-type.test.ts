@@ -51,7 +51,7 @@ test("serviceAccountKeyPath is <UserConfigDir>/datumctl/service-accounts/<sha256
   );
 });
 
-describe("sessionType: the key-file probe (§3.3 option 1), on real files", () => {
+describe("sessionType: the key-file probe (docs/wire-facts.md#session-type), on real files", () => {
   const root = mkdtempSync(join(process.env.DATUM_CONNECT_TEST_ROOT as string, "satype-"));
   const withKey = join(root, "with-key");
   const empty = join(root, "empty");

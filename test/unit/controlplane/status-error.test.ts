@@ -129,7 +129,7 @@ describe("classifyFailure", () => {
     expect(error.message).toMatch(message);
   });
 
-  test("permission denied carries the ctx-switch hint of §C.1", () => {
+  test("permission denied carries the ctx-switch hint (docs/wire-facts.md#authorization)", () => {
     const error = final(http(403, status(403, "forbidden")), ctx({ verb: "list", kind: "Connector", plural: "connectors", name: undefined }));
     expect(error.hint).toBe("Switch your datumctl context to this project first: 'datumctl ctx switch p-123'");
   });

@@ -30,7 +30,7 @@ function admitProxy(obj: Record<string, unknown>, webhooks = true): JsonObject {
   return admit(HTTP_PROXY, obj as JsonObject, name, { webhooks });
 }
 
-describe("HTTPProxy webhook (platform §L.2 rules)", () => {
+describe("HTTPProxy webhook (the platform's rules, docs/platform-rules.md)", () => {
   test.each(rejected.map((c) => [c.name, c] as const))("%s is refused with the platform's cause", (_name, c) => {
     const err = rejection(() => admitProxy(proxyObject(c.shape)));
     expect(err.code).toBe(422);

@@ -400,7 +400,7 @@ describe("HeartbeatLoop", () => {
     expect((await p.client.get("Lease", lease))?.spec?.renewTime).toBe(microTime(r.t0 + 46_000 + 15_000));
   });
 
-  describe("a server that ignores the field selector never leads to another device's Connector (§J.6)", () => {
+  describe("a server that ignores the field selector never leads to another device's Connector (docs/wire-facts.md#connector-resolution)", () => {
     /**
      * The same client, except that `list` drops the field selector, as a server ignoring it would,
      * and lists the other devices' Connectors first.

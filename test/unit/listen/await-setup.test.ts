@@ -173,7 +173,7 @@ describe("awaitSetup: permanent failures fail at once", () => {
     expect((err as Error).message).toBe("Tunnel tunnel-x disappeared during setup");
   });
 
-  test("DeferredToOwner: TerminalFailure carrying the §H.4 text", async () => {
+  test("DeferredToOwner: TerminalFailure carrying upstream's text (docs/wire-facts.md#terminal-failures)", async () => {
     const deferred = progressOf({
       overrides: { IrohDNSPublished: { status: "False", reason: "DeferredToOwner", message: "owned by Connector other/datum-connect-zzz" } },
     });

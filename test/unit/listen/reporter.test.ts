@@ -187,7 +187,7 @@ describe("JsonReporter", () => {
     });
   }
 
-  test("a setup: one JSON object per stdout line with the §H.3 names and fields; text stays on stderr", () => {
+  test("a setup: one JSON object per stdout line with the upstream names and fields (docs/wire-facts.md#json-events); text stays on stderr", () => {
     const c = collect();
     driveSetup(new JsonReporter(c.errWrite, c.outWrite));
     expect(c.err).toEqual(SETUP_STDERR);

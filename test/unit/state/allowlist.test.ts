@@ -28,7 +28,7 @@ describe("pure edits", () => {
     ["insert into empty", [], e("tunnel-a", 3000), [e("tunnel-a", 3000)]],
     ["replace in place", [e("tunnel-a", 3000), e("tunnel-b", 4000)], e("tunnel-a", 3001), [e("tunnel-a", 3001), e("tunnel-b", 4000)]],
     ["append another target", [e("tunnel-a", 3000)], e("tunnel-b", 4000), [e("tunnel-a", 3000), e("tunnel-b", 4000)]],
-    ["prune a stale twin for the same host:port (§J.8)", [e("tunnel-old", 3000)], e("tunnel-new", 3000), [e("tunnel-new", 3000)]],
+    ["prune a stale twin for the same host:port (docs/wire-facts.md#allow-list)", [e("tunnel-old", 3000)], e("tunnel-new", 3000), [e("tunnel-new", 3000)]],
     ["host comparison ignores case", [e("tunnel-old", 80, true, "LocalHost")], e("tunnel-new", 80, true, "localhost"), [e("tunnel-new", 80, true, "localhost")]],
     ["other hosts on the same port stay", [e("tunnel-old", 3000, true, "::1")], e("tunnel-new", 3000), [e("tunnel-old", 3000, true, "::1"), e("tunnel-new", 3000)]],
     ["moving to a port prunes that port's twin", [e("tunnel-a", 1), e("tunnel-b", 2)], e("tunnel-a", 2), [e("tunnel-a", 2)]],

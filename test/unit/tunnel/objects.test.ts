@@ -14,7 +14,7 @@ import {
 } from "../../../src/tunnel/objects.ts";
 
 describe("bodies", () => {
-  test("HTTPProxy create body is exactly §B.5", () => {
+  test("HTTPProxy create body is exactly upstream's (docs/wire-facts.md#httpproxy)", () => {
     expect(httpProxyBody("my-dev", "http://127.0.0.1:8080", "datum-connect-7xk2p")).toEqual({
       apiVersion: "networking.datumapis.com/v1alpha",
       kind: "HTTPProxy",
@@ -45,7 +45,7 @@ describe("bodies", () => {
     expect(v.is(HTTPProxy, httpProxyBody("x", "http://127.0.0.1:1", "c"))).toBe(true);
   });
 
-  test("TrafficProtectionPolicy body is §B.7 and valid", () => {
+  test("TrafficProtectionPolicy body is upstream's and valid (docs/wire-facts.md#trafficprotectionpolicy)", () => {
     const body = trafficProtectionPolicyBody("tunnel-abcde");
     expect(body).toMatchObject({
       metadata: { name: "tunnel-abcde" },

@@ -43,7 +43,7 @@ describe("conditionStatus (observedGeneration rule)", () => {
     ["absent → unknown", [], 1, "unknown"],
     ["True at current generation → ready", [cond("X", "True", 2)], 2, "ready"],
     ["True observed ahead → ready", [cond("X", "True", 3)], 2, "ready"],
-    ["True at an old generation → pending (§J.1)", [cond("X", "True", 1)], 2, "pending"],
+    ["True at an old generation → pending (docs/wire-facts.md#setup-progress)", [cond("X", "True", 1)], 2, "pending"],
     ["True without observedGeneration on generation 1 → pending", [cond("X", "True")], 1, "pending"],
     ["True without observedGeneration, no generation → ready", [cond("X", "True")], undefined, "ready"],
     ["False → pending", [cond("X", "False", 5)], 1, "pending"],
