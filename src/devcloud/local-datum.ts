@@ -42,6 +42,9 @@ export const LOCAL_ORG = "local-org";
  */
 export const PLACEHOLDER_RELAY_PATH = "/_dev/relay/";
 
+/** How long one shutdown step may take before stop() goes on without it. */
+const STOP_STEP_MS = 5_000;
+
 export interface LocalDatumOptions {
   readonly dir: string;
   readonly port?: number;
@@ -154,8 +157,16 @@ export async function startLocalDatum(options: LocalDatumOptions): Promise<Local
   );
   // Run in reverse: the control plane (and its controllers) stop before the last save.
   const cleanups: (() => Promise<void>)[] = [async () => saver?.flush(), () => controlPlane.stop()];
+  // Each step is bounded: a stop that waits on something stuck (a peer that never closes) must
+  // still end, so a service manager or a test that stops the local Datum is never left waiting.
   const stop = async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    for (const [i, cleanup] of cleanups.reverse().entries()) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const bounded = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), STOP_STEP_MS)));
+      const outcome = await Promise.race([cleanup().catch(() => undefined), bounded]);
+      clearTimeout(timer);
+      if (outcome === "late") log(`stopping: step ${i + 1} of ${cleanups.length} did not finish within ${STOP_STEP_MS / 1000}s; going on`);
+    }
   };
 
   try {

@@ -390,7 +390,11 @@ describe("a real systemd", () => {
     const r = await cli(s, `tunnel install --name ${s.name} --endpoint 127.0.0.1:${ORIGIN_PORT} --session '${SESSION}' --system`);
     expect({ code: r.code, stderr: r.code === 0 ? "" : r.stderr }).toEqual({ code: 0, stderr: "" });
     // "Boot" with the local Datum not up yet: the unit starts, as multi-user.target would start it.
-    await m.must(`systemctl stop ${s.unit} localdatum.service`);
+    const stopped = await m.sh(`systemctl stop ${s.unit} localdatum.service`, { timeoutMs: 120_000 });
+    if (stopped.code !== 0) {
+      const journal = await m.sh(`journalctl --no-pager -n 80 -u ${s.unit} -u localdatum.service; systemctl status --no-pager ${s.unit} localdatum.service`);
+      throw new Error(`systemctl stop exited ${stopped.code}: ${stopped.stderr}\n--- journal\n${journal.stdout}`);
+    }
     await m.must(`systemctl start --no-block ${s.unit}`);
     await until(s, "two failed starts while the control plane is down", 90_000, STATE, (p) => Number(p.NRestarts) >= 2);
     const down = await show(s, STATE);
