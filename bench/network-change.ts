@@ -20,10 +20,11 @@
  * the failed requests that started after serving again (must be 0). The agent must not restart:
  * the listen keeps its PID, and its run.json's worker restarts are reported.
  */
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { BUN } from "../test/helpers/cli.ts";
+import { runJsonUnder } from "../test/helpers/faults.ts";
 import { killAllListens, startListen, type ListenProcess } from "../test/helpers/listen.ts";
 import { startLocalDatum, type LocalDatum } from "../test/helpers/local-datum.ts";
 import { startTestHost, testHostUnavailable, type TestHost } from "../test/helpers/test-host.ts";
@@ -124,18 +125,7 @@ function windowOf(stream: Stream, from: number, to: number): Sample[] {
 }
 
 function runJsonOf(stateDir: string): Record<string, unknown> | undefined {
-  const walk = (dir: string): string | undefined => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) {
-        const found = walk(p);
-        if (found) return found;
-      } else if (e.name === "run.json") return p;
-    }
-    return undefined;
-  };
-  const path = walk(stateDir);
-  return path ? (JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>) : undefined;
+  return runJsonUnder(stateDir);
 }
 
 function port(url: string): number {

@@ -33,6 +33,21 @@ function files(path: string): string[] {
 }
 
 /** Hash of the sources and tools the executable is built from. */
+/** Run `scripts/build.ts` for one target into `out` (no archives), as the test helpers need it. */
+export async function runBuild(target: string, out: string, env: Record<string, string | undefined> = process.env): Promise<{ code: number; output: string }> {
+  const child = Bun.spawn([process.execPath, join(REPO_ROOT, "scripts", "build.ts"), "--targets", target, "--no-archives", "--quiet", "--out", out], {
+    cwd: REPO_ROOT,
+    env,
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    timeout: 300_000,
+    killSignal: "SIGKILL",
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  return { code, output: `${stdout}\n${stderr}` };
+}
+
 export function sourceKey(): string {
   const hash = createHash("sha256");
   hash.update(`bun ${Bun.version}\n`);
@@ -63,19 +78,11 @@ async function buildOnce(): Promise<HostBinary> {
   const tmp = join(CACHE_ROOT, `.${key}-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   const started = performance.now();
-  const child = Bun.spawn([process.execPath, join(REPO_ROOT, "scripts", "build.ts"), "--targets", "host", "--no-archives", "--quiet", "--out", tmp], {
-    cwd: REPO_ROOT,
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-    timeout: 300_000,
-    killSignal: "SIGKILL",
-  });
-  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  const { code, output } = await runBuild("host", tmp);
   const buildMs = performance.now() - started;
   if (code !== 0) {
     rmSync(tmp, { recursive: true, force: true });
-    throw new Error(`host build failed (exit ${code}):\n${stdout}\n${stderr}`);
+    throw new Error(`host build failed (exit ${code}):\n${output}`);
   }
   // Keep one build: drop older keys, then move ours into place (another process may have won).
   for (const name of readdirSync(CACHE_ROOT)) {

@@ -12,7 +12,7 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { realHome } from "./real-home.ts";
-import { sourceKey } from "./host-binary.ts";
+import { runBuild, sourceKey } from "./host-binary.ts";
 
 const REPO_ROOT = resolve(import.meta.dir, "..", "..");
 const CACHE_ROOT = join(REPO_ROOT, "dist", "test-windows");
@@ -35,18 +35,8 @@ export interface WindowsBinary {
   readonly buildMs: number;
 }
 
-async function build(out: string): Promise<{ code: number; output: string }> {
-  const child = Bun.spawn([process.execPath, join(REPO_ROOT, "scripts", "build.ts"), "--targets", "windows-x64", "--no-archives", "--quiet", "--out", out], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, BUN_INSTALL_CACHE_DIR: bunInstallCache() },
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-    timeout: 300_000,
-    killSignal: "SIGKILL",
-  });
-  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
-  return { code, output: `${stdout}\n${stderr}` };
+function build(out: string): Promise<{ code: number; output: string }> {
+  return runBuild("windows-x64", out, { ...process.env, BUN_INSTALL_CACHE_DIR: bunInstallCache() });
 }
 
 let pending: Promise<WindowsBinary> | undefined;

@@ -11,11 +11,11 @@
  * Durations are the benchmark's (bench/network-change.ts); here every wait is bounded by a deadline.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BUN, runCli } from "../helpers/cli.ts";
-import { addFault, until, viaPublic } from "../helpers/faults.ts";
+import { addFault, runJsonUnder, until, viaPublic } from "../helpers/faults.ts";
 import { killAllListens, startListen, type ListenProcess } from "../helpers/listen.ts";
 import { startLocalDatum, type LocalDatum } from "../helpers/local-datum.ts";
 import { startTestHost, testHostUnavailable, type TestHost } from "../helpers/test-host.ts";
@@ -50,22 +50,7 @@ interface RunJson {
 }
 
 function runJson(): RunJson | undefined {
-  const walk = (dir: string): string | undefined => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) {
-        const found = walk(p);
-        if (found) return found;
-      } else if (e.name === "run.json") return p;
-    }
-    return undefined;
-  };
-  try {
-    const path = walk(stateDir);
-    return path ? (JSON.parse(readFileSync(path, "utf8")) as RunJson) : undefined;
-  } catch {
-    return undefined;
-  }
+  return runJsonUnder<RunJson>(stateDir);
 }
 
 function events(): { type: string; reason?: string }[] {

@@ -3,7 +3,7 @@
  * bounded waiting, the local Datum's state and request log seen through its admin API, the datumctl
  * double's helper calls, and a test-side control-plane client with its own fixed bearer.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ControlPlaneClient } from "../../src/controlplane/client.ts";
 import { readCallLog, type CallRecord } from "../../src/devcloud/datumctl-double/call-log.ts";
@@ -125,3 +125,22 @@ export async function viaPublic(url: string, timeoutMs = 5_000): Promise<{ statu
   }
 }
 
+/** The first `run.json` below `root` (a state root of one machine), parsed; undefined while there is none. */
+export function runJsonUnder<T = Record<string, unknown>>(root: string): T | undefined {
+  const walk = (dir: string): string | undefined => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) {
+        const found = walk(p);
+        if (found) return found;
+      } else if (e.name === "run.json") return p;
+    }
+    return undefined;
+  };
+  try {
+    const path = walk(root);
+    return path ? (JSON.parse(readFileSync(path, "utf8")) as T) : undefined;
+  } catch {
+    return undefined; // not there yet, or mid-rename
+  }
+}
