@@ -31,39 +31,87 @@ export interface VerifyOptions {
   readonly onReport: (report: ProbeReport) => void;
 }
 
-/** Run one verification; resolves with the public URL's summary (and the origin's, when probed). */
-export async function verify(v: Verification, o: VerifyOptions): Promise<{ origin: ProbeSummary | null; public: ProbeSummary }> {
-  const worker = new WorkerSupervisor<ToVerifier, FromVerifier>({
-    name: "verifier",
-    schema: FromVerifierSchema,
-    log: o.log,
-    onMessage: (msg) => {
-      if (msg.type === "attempt" || msg.type === "probed") o.onReport(msg);
-    },
-  });
-  await worker.start();
-  let requestId: number | undefined;
-  const onAbort = () => {
-    if (requestId !== undefined) worker.post({ type: "cancel", id: requestId });
-  };
-  o.signal.addEventListener("abort", onAbort, { once: true });
-  try {
-    const reply = await worker.request(
-      (id) => ({
-        type: "verify",
-        id: (requestId = id),
-        originUrl: v.originUrl,
-        originBudgetMs: v.originBudgetMs,
-        publicUrl: v.publicUrl,
-        publicBudgetMs: v.publicBudgetMs,
-        proxy: { ...v.proxy },
-      }),
-      "verified",
-      v.originBudgetMs + v.publicBudgetMs + ANSWER_MARGIN_MS,
-    );
-    return { origin: reply.origin, public: reply.public };
-  } finally {
-    o.signal.removeEventListener("abort", onAbort);
-    await worker.stop();
+/**
+ * A verifier worker shared by every verification running at once (a group verifies many services
+ * together): started on the first request, stopped when the last one in flight ends, so an idle
+ * agent holds no verifier thread (docs/architecture.md#threads).
+ */
+export class Verifier {
+  readonly #log: SupervisorLog;
+  #worker: WorkerSupervisor<ToVerifier, FromVerifier> | undefined;
+  #starting: Promise<WorkerSupervisor<ToVerifier, FromVerifier>> | undefined;
+  #stopping: Promise<void> = Promise.resolve();
+  #inFlight = 0;
+  readonly #listeners = new Map<number, (report: ProbeReport) => void>();
+
+  constructor(log: SupervisorLog) {
+    this.#log = log;
   }
+
+  async #acquire(): Promise<WorkerSupervisor<ToVerifier, FromVerifier>> {
+    if (this.#worker) return this.#worker;
+    this.#starting ??= (async () => {
+      await this.#stopping;
+      const worker = new WorkerSupervisor<ToVerifier, FromVerifier>({
+        name: "verifier",
+        schema: FromVerifierSchema,
+        log: this.#log,
+        onMessage: (msg) => {
+          if (msg.type === "attempt" || msg.type === "probed") this.#listeners.get(msg.id)?.(msg);
+        },
+      });
+      await worker.start();
+      this.#worker = worker;
+      return worker;
+    })().finally(() => {
+      this.#starting = undefined;
+    });
+    return this.#starting;
+  }
+
+  /** Run one verification; resolves with the public URL's summary (and the origin's, when probed). */
+  async verify(v: Verification, o: VerifyOptions): Promise<{ origin: ProbeSummary | null; public: ProbeSummary }> {
+    this.#inFlight++;
+    let requestId: number | undefined;
+    let worker: WorkerSupervisor<ToVerifier, FromVerifier> | undefined;
+    const onAbort = () => {
+      if (requestId !== undefined) worker?.post({ type: "cancel", id: requestId });
+    };
+    o.signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      worker = await this.#acquire();
+      const reply = await worker.request(
+        (id) => {
+          requestId = id;
+          this.#listeners.set(id, o.onReport);
+          return {
+            type: "verify",
+            id,
+            originUrl: v.originUrl,
+            originBudgetMs: v.originBudgetMs,
+            publicUrl: v.publicUrl,
+            publicBudgetMs: v.publicBudgetMs,
+            proxy: { ...v.proxy },
+          };
+        },
+        "verified",
+        v.originBudgetMs + v.publicBudgetMs + ANSWER_MARGIN_MS,
+      );
+      return { origin: reply.origin, public: reply.public };
+    } finally {
+      o.signal.removeEventListener("abort", onAbort);
+      if (requestId !== undefined) this.#listeners.delete(requestId);
+      if (--this.#inFlight === 0 && this.#worker) {
+        const idle = this.#worker;
+        this.#worker = undefined;
+        this.#stopping = idle.stop().catch(() => undefined);
+        await this.#stopping;
+      }
+    }
+  }
+}
+
+/** Run one verification in a worker of its own. */
+export function verify(v: Verification, o: VerifyOptions): Promise<{ origin: ProbeSummary | null; public: ProbeSummary }> {
+  return new Verifier(o.log).verify(v, o);
 }
