@@ -25,7 +25,34 @@ export interface PathCheck {
   readonly reason: string | null;
 }
 
-export type ListenEvent =
+/** One service of a group as the group reports it (docs/groups.md). */
+export interface GroupMember {
+  readonly name: string;
+  readonly endpoint: string;
+  readonly label: string;
+}
+
+/** Where a service of a group stands once setup has settled: verified, or why not. */
+export interface ServiceOutcome {
+  readonly name: string;
+  readonly ready: boolean;
+  readonly urls: readonly string[];
+  readonly reason: string;
+}
+
+/** What a reload changed, by service name (docs/groups.md#reload). */
+export interface ReloadSummary {
+  readonly source: string;
+  readonly added: readonly string[];
+  /** Removed from the file: disabled, kept in Datum. */
+  readonly removed: readonly string[];
+  /** Removed from the file with --prune: deleted from Datum. */
+  readonly deleted: readonly string[];
+  readonly changed: readonly string[];
+  readonly unchanged: readonly string[];
+}
+
+type EventBody =
   | { readonly type: "endpoint_id"; readonly endpointId: string }
   | { readonly type: "tunnel"; readonly kind: Resolution; readonly tunnel: TunnelSummary }
   | { readonly type: "setting_up" }
@@ -62,7 +89,22 @@ export type ListenEvent =
   /** The public URL re-verified after a path-breaking event (recorded; shown through readiness). */
   | { readonly type: "path_checked"; readonly check: PathCheck }
   /** The session is tearing down: views stop drawing. */
-  | { readonly type: "closing" };
+  | { readonly type: "closing" }
+  // ---- a group's own events (never tagged with a service) ----
+  /** The group's services as they are now: at start and after every reload. */
+  | { readonly type: "group"; readonly name: string; readonly members: readonly GroupMember[] }
+  /** Every service has been verified or has a reason why not: the group's first "ready". */
+  | { readonly type: "settled"; readonly services: readonly ServiceOutcome[] }
+  /** A reload converged the group to its file. */
+  | { readonly type: "reloaded"; readonly summary: ReloadSummary }
+  /** A reload was refused whole (bad file): nothing changed, everything keeps serving. */
+  | { readonly type: "reload_rejected"; readonly source: string; readonly message: string };
+
+/**
+ * Everything a listen reports. In a group (docs/groups.md) an event about one service carries
+ * its name in `service`; a single tunnel's events and the group's own carry none.
+ */
+export type ListenEvent = EventBody & { readonly service?: string | undefined };
 
 export type ListenEventType = ListenEvent["type"];
 

@@ -163,7 +163,7 @@ export async function runForeground(o: ForegroundOptions): Promise<void> {
         signal: controller.signal,
       },
       {
-        endpoint: o.endpoint ?? cfg?.endpoint,
+        endpoint: o.endpoint ?? cfg?.endpoint ?? undefined,
         id: o.id,
         // Only an explicit --label changes a label; tunnel.yaml's is for creating the tunnel.
         label: o.label,

@@ -99,6 +99,11 @@ export function showEvent(view: ListenReporter, e: ListenEvent): void {
       return view.pathChecked(e.check);
     case "closing":
       return view.close();
+    case "group":
+    case "settled":
+    case "reloaded":
+    case "reload_rejected":
+      return; // a group's own events: shown by the group's views (src/group/view.ts)
     default: {
       const unknown: never = e;
       throw new Error(`unhandled listen event ${JSON.stringify(unknown)}`);

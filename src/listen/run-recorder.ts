@@ -8,7 +8,8 @@
  * Readiness is never set here by hand: on every change the recorder asks `assessReadiness`
  * (readiness.ts) for the verdict over the state it now holds, and records that.
  */
-import { emptyRunState, writeRunState, type RunError, type RunState } from "../state/run-state.ts";
+import { emptyRunState, writeRunState, type RunError, type RunState, type ServiceRecord } from "../state/run-state.ts";
+import { groupReadiness, serviceReadiness } from "../group/readiness.ts";
 import { processStartTime } from "../state/process-identity.ts";
 import type { TunnelProgress } from "../tunnel/progress.ts";
 import type { ListenEvent } from "./events.ts";
@@ -49,16 +50,33 @@ export class RunRecorder {
   /** Where the readiness changes it decides go (the event bus). */
   #publish: ((event: ListenEvent) => void) | undefined;
   #fold: (() => Promise<void>) | undefined;
+  /** A group's services (docs/groups.md): names in file order, each one's own record. */
+  #members: string[] = [];
+  readonly #services = new Map<string, RunState>();
+  readonly #serviceStarted = new Map<string, number>();
+  /** Why a service's origin did not answer its probe (null once it does). */
+  readonly #originDown = new Map<string, string | null>();
 
   readonly #env: Readonly<Record<string, string | undefined>>;
 
   constructor(
     path: string,
-    init: { name: string | null; project: string; health: string | null; env?: Readonly<Record<string, string | undefined>> },
+    init: {
+      name: string | null;
+      project: string;
+      health: string | null;
+      env?: Readonly<Record<string, string | undefined>>;
+      /** A group (docs/groups.md): its file; its services come with the `group` event. */
+      group?: { file: string; source: string | null } | undefined;
+    },
   ) {
     this.#path = path;
     this.#env = init.env ?? {};
-    this.#state = { ...emptyRunState({ pid: process.pid, startTime: processStartTime(process.pid), name: init.name, project: init.project }), health: init.health };
+    this.#state = {
+      ...emptyRunState({ pid: process.pid, startTime: processStartTime(process.pid), name: init.name, project: init.project }),
+      health: init.health,
+      ...(init.group ? { services: [], group: { file: init.group.file, source: init.group.source, lastReload: null } } : {}),
+    };
   }
 
   state(): RunState {
@@ -94,18 +112,70 @@ export class RunRecorder {
     this.#tick.unref?.();
   }
 
+  /** A group's service records, each with its verdict at `now` (the lease's freshness is time's). */
+  #serviceRecords(heartbeat: RunState["heartbeat"], now: number): (ServiceRecord & { readiness: Readiness })[] {
+    return this.#members.flatMap((name) => {
+      const s = this.#services.get(name);
+      if (!s) return [];
+      const readiness = serviceReadiness(s, heartbeat, this.#originDown.get(name) ?? null, now);
+      return [{
+        name,
+        tunnelId: s.tunnelId,
+        label: s.label,
+        endpoint: s.endpoint,
+        hostnames: s.hostnames,
+        publicUrls: s.publicUrls,
+        readyAt: s.readyAt,
+        setupMs: s.setupMs,
+        readiness,
+        conditions: s.conditions,
+        lastError: s.lastError ? { message: s.lastError.message, at: s.lastError.at } : null,
+      }];
+    });
+  }
+
   /** The state with `patch` applied and its readiness verdict recomputed. */
   #apply(patch: Partial<RunState>): RunState {
     const now = Date.now();
-    const next = { ...this.#state, ...patch, updatedAt: new Date(now).toISOString() };
-    const readiness = assessReadiness(next, now);
+    const merged = { ...this.#state, ...patch, updatedAt: new Date(now).toISOString() };
     const before = this.#state;
+    if (merged.services !== undefined) return this.#applyGroup(before, merged, now);
+    const next = merged;
+    const readiness = assessReadiness(next, now);
     if (before.phase === "ready" && next.phase === "ready" && before.readiness.ready !== readiness.ready && next.tunnelId) {
       const id = next.tunnelId;
       // After the event that caused it has been handed on, so the sinks hear cause before effect.
       queueMicrotask(() => this.#publish?.({ type: "readiness_changed", id, readiness }));
     }
     return { ...next, readiness };
+  }
+
+  /** A group: every service's verdict, the group's over them, and the changes told to the views. */
+  #applyGroup(before: RunState, merged: RunState, now: number): RunState {
+    const services = this.#serviceRecords(merged.heartbeat, now);
+    const readiness = groupReadiness(merged.phase, merged.lastError, services);
+    if (before.phase === "ready" && merged.phase === "ready") {
+      const earlier = new Map((before.services ?? []).map((s) => [s.name, s]));
+      for (const s of services) {
+        const was = earlier.get(s.name);
+        // A service's verdict flipped after the group settled: told with the service's name.
+        if (was && was.readiness.ready !== s.readiness.ready && s.tunnelId && s.readiness.state !== "stopped") {
+          const id = s.tunnelId;
+          queueMicrotask(() => this.#publish?.({ type: "readiness_changed", id, readiness: s.readiness as Readiness, service: s.name }));
+        }
+      }
+      if (before.readiness.ready !== readiness.ready) {
+        queueMicrotask(() => this.#publish?.({ type: "readiness_changed", id: merged.name ?? "", readiness }));
+      }
+    }
+    return {
+      ...merged,
+      services,
+      publicUrls: services.flatMap((s) => s.publicUrls),
+      hostnames: services.flatMap((s) => s.hostnames),
+      conditions: [],
+      readiness,
+    };
   }
 
   /** The verdict as recorded now (what `/readyz` answers). */
@@ -142,79 +212,146 @@ export class RunRecorder {
   // ---- events in, state out ----
 
   /**
-   * Record one event. Returns, for `ready`, the write of the file that says so (the bus holds the
-   * other sinks until then); for the rest nothing to wait for.
+   * Record one event. Returns, for `ready` (and a group's `settled`), the write of the file that
+   * says so (the bus holds the other sinks until then); for the rest nothing to wait for.
    */
   record(e: ListenEvent): Promise<void> | undefined {
+    if (e.service !== undefined) {
+      this.#recordService(e.service, e);
+      return;
+    }
+    switch (e.type) {
+      case "group":
+        this.#members = e.members.map((m) => m.name);
+        for (const m of e.members) {
+          if (!this.#services.has(m.name)) {
+            this.#services.set(m.name, { ...emptyRunState({ pid: this.#state.pid, startTime: undefined, name: m.name, project: this.#state.project }), endpoint: m.endpoint, label: m.label });
+          }
+        }
+        for (const name of [...this.#services.keys()]) if (!this.#members.includes(name)) this.#services.delete(name);
+        this.#started = this.#state.phase === "starting" ? performance.now() : this.#started;
+        this.#update({});
+        return;
+      case "settled":
+        this.#update({ phase: "ready", readyAt: new Date().toISOString(), setupMs: Math.round(performance.now() - this.#started) });
+        return (this.#fold ? this.#fold() : Promise.resolve()).then(() => this.flush());
+      case "reloaded":
+      case "reload_rejected": {
+        const g = this.#state.group;
+        if (!g) return;
+        const seq = (g.lastReload?.seq ?? 0) + 1;
+        const at = new Date().toISOString();
+        const lastReload =
+          e.type === "reloaded"
+            ? { at, ok: true, message: null, added: [...e.summary.added], removed: [...e.summary.removed], deleted: [...e.summary.deleted], changed: [...e.summary.changed], seq }
+            : { at, ok: false, message: e.message, added: [], removed: [], deleted: [], changed: [], seq };
+        this.#update({ group: { ...g, lastReload } });
+        // `tunnel reload` waits for this answer: written now, not at the next debounce.
+        return this.flush();
+      }
+      default: {
+        const { patch, whole } = this.#patchFor(this.#state, e, this.#startedOf);
+        this.#update(patch);
+        // Fold the live figures in first (endpoint, port, workers), so the file that says "ready" is whole.
+        if (whole) return (this.#fold ? this.#fold() : Promise.resolve()).then(() => this.flush());
+        return;
+      }
+    }
+  }
+
+  /** The process's own time of `setting_up` (a single tunnel) or of the group's start. */
+  readonly #startedOf = {
+    get: (): number => this.#started,
+    set: (at: number): void => {
+      this.#started = at;
+    },
+  };
+
+  /** A group's service: its own record, then the group's state (whose readiness is made of the services'). */
+  #recordService(name: string, e: ListenEvent): void {
+    const current = this.#services.get(name);
+    if (!current) return; // a service the group no longer has
+    const started = this.#serviceStarted.get(name) ?? this.#started;
+    const clock = { get: () => started, set: (at: number) => void this.#serviceStarted.set(name, at) };
+    if (e.type === "probed" && e.target === "origin") {
+      const why = e.result.status !== null ? `HTTP ${e.result.status}` : (e.result.error ?? "no answer");
+      this.#originDown.set(name, e.result.up ? null : `origin ${current.endpoint ?? ""} does not answer: ${why}`);
+    }
+    if (e.type === "ready") this.#originDown.set(name, null);
+    let { patch } = this.#patchFor(current, e, clock);
+    // In a group one service ending (deleted upstream, terminal failure) ends that service only.
+    if (e.type === "ended") patch = { ...patch, phase: "failed" };
+    if (e.type === "disabled") patch = { phase: "stopped" };
+    this.#services.set(name, { ...current, ...patch });
+    this.#update({});
+  }
+
+  /** The state change one event makes to `state` (a process's, or a group service's); `whole`: write it now. */
+  #patchFor(state: RunState, e: ListenEvent, started: { get(): number; set(at: number): void }): { patch: Partial<RunState>; whole?: boolean } {
     switch (e.type) {
       case "endpoint_id":
-        this.#update({ endpointId: e.endpointId });
-        return;
+        return { patch: { endpointId: e.endpointId } };
       case "tunnel":
-        this.#update({ tunnelId: e.tunnel.id, label: e.tunnel.label, endpoint: e.tunnel.endpoint });
-        return;
+        return { patch: { tunnelId: e.tunnel.id, label: e.tunnel.label, endpoint: e.tunnel.endpoint } };
       case "setting_up":
-        this.#started = performance.now();
-        this.#update({});
-        return;
+        started.set(performance.now());
+        return { patch: {} };
       case "progress":
-        this.#update({
-          hostnames: e.progress.hostnames,
-          // The URL as the verifier will probe it (the local Datum's edge adds its port), not a guess.
-          publicUrls: e.progress.hostnames.map((h) => publicUrl(h, this.#env)),
-          conditions: conditionsOf(e.progress),
-        });
-        return;
+        return {
+          patch: {
+            hostnames: e.progress.hostnames,
+            // The URL as the verifier will probe it (the local Datum's edge adds its port), not a guess.
+            publicUrls: e.progress.hostnames.map((h) => publicUrl(h, this.#env)),
+            conditions: conditionsOf(e.progress),
+          },
+        };
       case "verifying":
-        this.#update({});
-        return;
-      case "ready": {
-        this.#update({
-          phase: "ready",
-          hostnames: e.tunnel.hostnames,
-          publicUrls: [...e.urls],
-          readyAt: new Date().toISOString(),
-          setupMs: Math.round(performance.now() - this.#started),
-          // The first runtime poll starts from what verification saw.
-          watch: { lastPollAt: null, failures: 0, lastError: null, advertised: true },
-        });
-        // Fold the live figures in first (endpoint, port, workers), so the file that says "ready" is whole.
-        return (this.#fold ? this.#fold() : Promise.resolve()).then(() => this.flush());
-      }
+        return { patch: {} };
+      case "ready":
+        return {
+          patch: {
+            phase: "ready",
+            hostnames: e.tunnel.hostnames,
+            publicUrls: [...e.urls],
+            readyAt: new Date().toISOString(),
+            setupMs: Math.round(performance.now() - started.get()),
+            // The first runtime poll starts from what verification saw.
+            watch: { lastPollAt: null, failures: 0, lastError: null, advertised: true },
+          },
+          whole: true,
+        };
       case "watched": {
         // A runtime-watch poll: the tunnel's objects as read now, or a failed read (control plane).
         const at = new Date().toISOString();
-        const w = this.#state.watch ?? { lastPollAt: null, failures: 0, lastError: null, advertised: null };
+        const w = state.watch ?? { lastPollAt: null, failures: 0, lastError: null, advertised: null };
         if (e.poll.ok) {
-          this.#update({
-            hostnames: e.poll.progress.hostnames,
-            conditions: conditionsOf(e.poll.progress),
-            watch: { lastPollAt: at, failures: 0, lastError: null, advertised: e.poll.progress.advertised ?? w.advertised },
-          });
-        } else {
-          this.#update({ watch: { ...w, failures: w.failures + 1, lastError: { message: e.poll.message, at } } });
+          return {
+            patch: {
+              hostnames: e.poll.progress.hostnames,
+              conditions: conditionsOf(e.poll.progress),
+              watch: { lastPollAt: at, failures: 0, lastError: null, advertised: e.poll.progress.advertised ?? w.advertised },
+            },
+          };
         }
-        return;
+        return { patch: { watch: { ...w, failures: w.failures + 1, lastError: { message: e.poll.message, at } } } };
       }
       case "path_checked":
-        this.#update({ pathCheck: { ok: e.check.ok, after: e.check.after, reason: e.check.reason, at: new Date().toISOString() } });
-        return;
+        return { patch: { pathCheck: { ok: e.check.ok, after: e.check.after, reason: e.check.reason, at: new Date().toISOString() } } };
       case "ended":
-        this.#update({
-          phase: "stopping",
-          lastError: {
-            message: e.kind === "deleted_upstream" ? `tunnel ${e.id} was deleted upstream` : "terminal failure: the tunnel is no longer reachable from the edge",
-            exit: 64,
-            at: new Date().toISOString(),
+        return {
+          patch: {
+            phase: "stopping",
+            lastError: {
+              message: e.kind === "deleted_upstream" ? `tunnel ${e.id} was deleted upstream` : "terminal failure: the tunnel is no longer reachable from the edge",
+              exit: 64,
+              at: new Date().toISOString(),
+            },
           },
-        });
-        return;
+        };
       case "disabling":
-        this.#update({ phase: "stopping" });
-        return;
+        return { patch: { phase: "stopping" } };
       case "disable_failed":
-        this.#update({ disableError: { message: e.message, at: new Date().toISOString(), ...(e.exit !== undefined ? { exit: e.exit } : {}) } });
-        return;
+        return { patch: { disableError: { message: e.message, at: new Date().toISOString(), ...(e.exit !== undefined ? { exit: e.exit } : {}) } } };
       case "poll_failed":
       case "probe_attempt":
       case "probed":
@@ -222,7 +359,11 @@ export class RunRecorder {
       case "readiness_changed":
       case "disabled":
       case "closing":
-        return; // shown by the views; nothing in run.json changes
+      case "group":
+      case "settled":
+      case "reloaded":
+      case "reload_rejected":
+        return { patch: {} }; // shown by the views; nothing in run.json changes
       default: {
         const unknown: never = e;
         throw new Error(`unhandled listen event ${JSON.stringify(unknown)}`);

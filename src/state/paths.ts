@@ -104,6 +104,12 @@ export function tunnelFiles(dir: string) {
   return {
     ...slotFiles(dir),
     config: join(dir, "tunnel.yaml"),
+    /** A group's file, copied here by `up` and `install -f` (docs/groups.md). */
+    group: join(dir, "group.yaml"),
+    /** Which tunnel serves which service of a group, by service name. */
+    services: join(dir, "services.json"),
+    /** A pending `tunnel reload --prune` request, read on SIGHUP. */
+    reloadRequest: join(dir, "reload.json"),
     run: join(dir, "run.json"),
     logs: join(dir, "logs"),
     log: join(dir, "logs", "tunnel.log"),

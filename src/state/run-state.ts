@@ -48,6 +48,55 @@ export const TargetCountersDoc = v.looseObject({
   active: Num,
 });
 
+const ReadinessDoc = v.object({
+  ready: v.boolean(),
+  reason: Str,
+  state: v.optional(v.picklist(["starting", "ready", "degraded", "stopping", "stopped", "failed", "dead"])),
+});
+
+/**
+ * One service of a group (docs/groups.md): its tunnel, where setup stands and its own readiness
+ * verdict. The agent-level facts (identity, heartbeat, workers, counters) stay at the top of
+ * `run.json`; `counters.targets` is keyed by tunnel id, so a service's traffic is found by `tunnelId`.
+ */
+export const ServiceRecord = v.object({
+  name: Str,
+  tunnelId: v.nullable(Str),
+  label: v.nullable(Str),
+  endpoint: v.nullable(Str),
+  hostnames: v.array(Str),
+  publicUrls: v.array(Str),
+  readyAt: v.nullable(Str),
+  setupMs: v.nullable(Num),
+  readiness: ReadinessDoc,
+  conditions: v.array(v.object({ step: Str, status: Str, reason: v.nullable(Str), message: v.nullable(Str), resource: v.nullable(Str) })),
+  /** Why the service stopped being served (deleted upstream, terminal failure), or null. */
+  lastError: v.nullable(v.object({ message: Str, at: Str })),
+});
+export type ServiceRecord = v.InferOutput<typeof ServiceRecord>;
+
+/** A group's file and its last reload (docs/groups.md#reload). */
+export const GroupRecord = v.object({
+  /** The copy of the group's file the process reads on reload (in the group's state directory). */
+  file: Str,
+  /** The file it was copied from, when known (`up -f FILE`, `install -f FILE`). */
+  source: v.nullable(Str),
+  lastReload: v.nullable(
+    v.object({
+      at: Str,
+      ok: v.boolean(),
+      message: v.nullable(Str),
+      added: v.array(Str),
+      removed: v.array(Str),
+      deleted: v.array(Str),
+      changed: v.array(Str),
+      /** Counts reloads, so `tunnel reload` can tell its own answer from an older one. */
+      seq: Num,
+    }),
+  ),
+});
+export type GroupRecord = v.InferOutput<typeof GroupRecord>;
+
 export const RunState = v.object({
   version: v.literal(1),
   pid: Num,
@@ -132,6 +181,9 @@ export const RunState = v.object({
   workers: v.array(WorkerSummary),
   lastError: v.nullable(RunError),
   exitCode: v.nullable(Num),
+  /** A group's services (absent for a single tunnel; docs/groups.md). */
+  services: v.optional(v.array(ServiceRecord)),
+  group: v.optional(GroupRecord),
 });
 export type RunState = v.InferOutput<typeof RunState>;
 

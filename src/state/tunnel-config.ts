@@ -6,14 +6,15 @@
  * to serve. It holds no secret.
  */
 import * as v from "valibot";
-import { Malformed } from "../errors.ts";
+import { Malformed, Rejected } from "../errors.ts";
 import { writeFileAtomic } from "./atomic-write.ts";
 import { readTextIfExists } from "./read-optional.ts";
 
 export const TunnelConfig = v.object({
   name: v.string(),
   label: v.nullable(v.string()),
-  endpoint: v.string(),
+  /** The one endpoint of a named tunnel; null for a group, whose services are in `group.yaml` (docs/groups.md). */
+  endpoint: v.nullable(v.string()),
   project: v.string(),
   session: v.nullable(v.string()),
   org: v.nullable(v.string()),
@@ -56,4 +57,20 @@ export async function readTunnelConfig(path: string): Promise<TunnelConfig | und
 
 export async function writeTunnelConfig(path: string, config: TunnelConfig): Promise<void> {
   await writeFileAtomic(path, `# datumctl-connect named tunnel; see README "Where state lives"\n${Bun.YAML.stringify(config, null, 2)}\n`);
+}
+
+/**
+ * The one endpoint of a named tunnel's config, validated as the platform would; a group's config
+ * (no endpoint: its services are in `group.yaml`, docs/groups.md) is refused by single-tunnel commands.
+ */
+export function singleEndpoint(config: TunnelConfig, path: string, validate: (endpoint: string, path: string) => unknown): string {
+  if (config.endpoint === null) {
+    throw new Rejected(
+      `"${config.name}" is a group of tunnels, not a single tunnel`,
+      `manage it as a group: tunnel up -f FILE, tunnel reload --name ${config.name}, tunnel status --name ${config.name}`,
+      "conflict",
+    );
+  }
+  validate(config.endpoint, path);
+  return config.endpoint;
 }

@@ -9,7 +9,7 @@ import { defineCommand } from "citty";
 import { Rejected } from "../../errors.ts";
 import { runForeground } from "../../listen/foreground.ts";
 import { assertSafeName, stateRoot, tunnelDir, tunnelFiles } from "../../state/paths.ts";
-import { readTunnelConfig } from "../../state/tunnel-config.ts";
+import { readTunnelConfig, singleEndpoint } from "../../state/tunnel-config.ts";
 import { validateStoredEndpoint } from "../../tunnel/endpoint.ts";
 
 export const daemon = defineCommand({
@@ -25,7 +25,7 @@ export const daemon = defineCommand({
     const path = tunnelFiles(tunnelDir(stateRoot("user"), name)).config;
     const config = await readTunnelConfig(path);
     if (!config) throw new Rejected(`no tunnel named "${name}": ${path} does not exist`, `start it with 'tunnel listen --detach --name ${name} --endpoint HOST:PORT'`, "not_found");
-    validateStoredEndpoint(config.endpoint, path);
+    singleEndpoint(config, path, validateStoredEndpoint);
     await runForeground({
       name,
       config,

@@ -10,7 +10,7 @@ import { say } from "../../log.ts";
 import { emit, formatJson } from "../../output.ts";
 import type { RunState } from "../../state/run-state.ts";
 import { assertSafeName, stateRoot, tunnelDir, tunnelFiles } from "../../state/paths.ts";
-import { readTunnelConfig, writeTunnelConfig, type TunnelConfig } from "../../state/tunnel-config.ts";
+import { readTunnelConfig, singleEndpoint, writeTunnelConfig, type TunnelConfig } from "../../state/tunnel-config.ts";
 import { normalizeEndpoint, validateEndpoint, validateStoredEndpoint } from "../../tunnel/endpoint.ts";
 import { readDatumctlConfig } from "../../context/datumctl-config.ts";
 import { resolveContext } from "../../context/resolve.ts";
@@ -42,11 +42,11 @@ async function namedConfig(name: string, args: { endpoint?: string | undefined; 
   const path = tunnelFiles(dir).config;
   const existing = await readTunnelConfig(path);
   if (existing) {
-    validateStoredEndpoint(existing.endpoint, path);
+    const endpoint = singleEndpoint(existing, path, validateStoredEndpoint);
     if (args.project && args.project !== existing.project) {
       throw new Rejected(`tunnel "${name}" belongs to project ${existing.project}, not ${args.project}`, "a named tunnel keeps its project; use another --name for another project");
     }
-    if (args.endpoint && normalizeEndpoint(args.endpoint) !== normalizeEndpoint(existing.endpoint)) {
+    if (args.endpoint && normalizeEndpoint(args.endpoint) !== normalizeEndpoint(endpoint)) {
       throw new Rejected(
         `tunnel "${name}" serves ${existing.endpoint}, not ${normalizeEndpoint(args.endpoint)}`,
         `use another --name, or change it with 'tunnel update' and edit ${path}`,
@@ -125,7 +125,7 @@ export const listen = defineCommand({
     // What the platform would refuse is refused here, before anything is written or requested.
     if (args.endpoint !== undefined) validateEndpoint(args.endpoint);
     const named = name !== undefined ? await namedConfig(name, args) : undefined;
-    checkListenFlags({ endpoint: args.endpoint ?? named?.config.endpoint, id: args.id });
+    checkListenFlags({ endpoint: args.endpoint ?? named?.config.endpoint ?? undefined, id: args.id });
 
     if (args.detach && name !== undefined && named) {
       const existing = await namedTunnel(stateRoot("user"), name);

@@ -12,7 +12,7 @@ import { runForeground } from "../../listen/foreground.ts";
 import { checkPath } from "../../service/executable.ts";
 import { notifierFromEnv } from "../../service/sd-notify.ts";
 import { assertSafeName, stateRoot, tunnelDir, tunnelFiles } from "../../state/paths.ts";
-import { readTunnelConfig } from "../../state/tunnel-config.ts";
+import { readTunnelConfig, singleEndpoint } from "../../state/tunnel-config.ts";
 import { validateStoredEndpoint } from "../../tunnel/endpoint.ts";
 
 export const run = defineCommand({
@@ -38,7 +38,7 @@ export const run = defineCommand({
           "not_found",
         );
       }
-      validateStoredEndpoint(config.endpoint, path);
+      singleEndpoint(config, path, validateStoredEndpoint);
       // The helper recorded at install is the one that was validated; DATUM_CREDENTIALS_HELPER
       // (set by the unit, or by datumctl) stands in only when the recorded path went away.
       const helper = checkPath(config.helper).resolves ? config.helper : (process.env.DATUM_CREDENTIALS_HELPER?.trim() || config.helper);
