@@ -91,7 +91,7 @@ export function describeFailure(err: unknown, format: ErrorFormat = "human"): Fa
     case "human": {
       const lines = [`error: ${envelope.message}`];
       if (envelope.hint) lines.push(`hint: ${envelope.hint}`);
-      if (envelope.details && exit === Exit.runtime) lines.push(envelope.details);
+      if (envelope.details && (exit === Exit.runtime || exit === Exit.malformed)) lines.push(envelope.details);
       return { code: exit, lines };
     }
   }

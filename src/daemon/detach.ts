@@ -38,6 +38,8 @@ export interface DetachOptions {
   readonly logDir: string;
   readonly waitMs: number;
   readonly onState?: (state: RunState) => void;
+  /** When the wait is over (default: the child recorded `ready`); past the window the child keeps running. */
+  readonly done?: (state: RunState) => boolean;
 }
 
 /** The last lines a child printed before dying (a crash that never reached run.json). */
@@ -82,7 +84,7 @@ export async function startDetached(o: DetachOptions): Promise<DetachOutcome> {
     if (state && state.pid === pid) {
       if (!last || state.updatedAt !== last.updatedAt) o.onState?.(state);
       last = state;
-      if (state.phase === "ready") return { outcome: "ready", pid, state };
+      if (o.done ? o.done(state) : state.phase === "ready") return { outcome: "ready", pid, state };
       if (state.phase === "failed" || state.phase === "stopped") {
         // Let it finish exiting so its code is the final word.
         for (let i = 0; i < 50 && exitCode === null; i++) await Bun.sleep(POLL_MS);

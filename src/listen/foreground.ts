@@ -60,7 +60,15 @@ export function notifierSink(notifier: ServiceNotifier): ListenSink {
   let urls: readonly string[] = [];
   return {
     on(event: ListenEvent): void {
+      // A group's service's own steps are not the process's state; the group's are (docs/groups.md).
+      if (event.service !== undefined) return;
       switch (event.type) {
+        case "settled":
+          urls = event.services.flatMap((s) => s.urls.slice(0, 1));
+          notifier.ready(urls);
+          return notifier.status(event.services.every((s) => s.ready) ? `ready: ${event.services.length} services` : `degraded: ${event.services.filter((s) => !s.ready).map((s) => `${s.name}: ${s.reason}`).join("; ")}`);
+        case "reloaded":
+          return notifier.status(`reloaded: ${event.summary.added.length} added, ${event.summary.removed.length + event.summary.deleted.length} removed, ${event.summary.changed.length} changed`);
         case "setting_up":
           return notifier.status("setting up the tunnel");
         case "verifying":

@@ -5,6 +5,8 @@ export const tunnel = defineCommand({
   subCommands: {
     list: () => import("./list.ts").then((m) => m.list),
     listen: () => import("./listen.ts").then((m) => m.listen),
+    up: () => import("./up.ts").then((m) => m.up),
+    reload: () => import("./reload.ts").then((m) => m.reload),
     update: () => import("./update.ts").then((m) => m.update),
     enable: () => import("./enable.ts").then((m) => m.enable),
     disable: () => import("./disable.ts").then((m) => m.disable),

@@ -3,7 +3,8 @@
  * `tunnel.yaml` and runs the tunnel in the foreground until SIGTERM, logging JSON lines to the
  * tunnel's log. Under systemd it speaks `sd_notify` (READY=1 at verified ready, STATUS=,
  * STOPPING=1, WATCHDOG=1 while the data plane answers). Exit 0 on a clean stop, non-zero on a
- * fatal error so the manager restarts it (README.md#exit-codes).
+ * fatal error so the manager restarts it (README.md#exit-codes). A group's unit runs the group
+ * (docs/groups.md); `systemctl reload` (SIGHUP) converges it to its file.
  */
 import { defineCommand } from "citty";
 import { Rejected } from "../../errors.ts";
@@ -38,11 +39,25 @@ export const run = defineCommand({
           "not_found",
         );
       }
-      singleEndpoint(config, path, validateStoredEndpoint);
+      if (config.endpoint !== null) singleEndpoint(config, path, validateStoredEndpoint);
       // The helper recorded at install is the one that was validated; DATUM_CREDENTIALS_HELPER
       // (set by the unit, or by datumctl) stands in only when the recorded path went away.
       const helper = checkPath(config.helper).resolves ? config.helper : (process.env.DATUM_CREDENTIALS_HELPER?.trim() || config.helper);
       if (helper) process.env.DATUM_CREDENTIALS_HELPER = helper;
+      // The foreground's close() ends the watchdog; the socket stays open for a last STATUS=.
+      const managed = notifier && {
+        ready: (urls: readonly string[]) => notifier.ready(urls),
+        status: (text: string) => notifier.status(text),
+        stopping: () => notifier.stopping(),
+        startWatchdog: (healthy: Parameters<typeof notifier.startWatchdog>[0]) => notifier.startWatchdog(healthy),
+        close: () => notifier.stopWatchdog(),
+      };
+      if (config.endpoint === null) {
+        // A group (`install -f`): its services from the copy of its file in its state (docs/groups.md).
+        const { runGroup } = await import("../../group/foreground.ts");
+        await runGroup({ name, scope, source: config.group_file ?? null, watchSource: false, prune: false, output: "table", fileLogs: true, notifier: managed });
+        return;
+      }
       await runForeground({
         name,
         config,
@@ -52,14 +67,7 @@ export const run = defineCommand({
         health: null,
         output: "table",
         fileLogs: true,
-        // The foreground's close() ends the watchdog; the socket stays open for a last STATUS=.
-        notifier: notifier && {
-          ready: (urls) => notifier.ready(urls),
-          status: (text) => notifier.status(text),
-          stopping: () => notifier.stopping(),
-          startWatchdog: (healthy) => notifier.startWatchdog(healthy),
-          close: () => notifier.stopWatchdog(),
-        },
+        notifier: managed,
       });
     } catch (err) {
       // `systemctl status` shows the last STATUS= line: make it the reason.
