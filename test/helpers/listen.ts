@@ -44,6 +44,9 @@ export interface ListenOptions {
   readonly readyTimeoutMs?: number;
   /** A command prefix that execs the CLI elsewhere, e.g. on a test host (test/helpers/test-host.ts). */
   readonly wrap?: readonly string[];
+  /** The CLI's command (default `tunnel listen`), e.g. `tunnel up` for a group. */
+  readonly command?: readonly string[];
+  readonly cwd?: string;
 }
 
 const running = new Set<ListenProcess>();
@@ -76,9 +79,9 @@ export async function startListen(args: readonly string[], opts: ListenOptions):
   const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1", ...opts.env };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
   const started = performance.now();
-  const child = Bun.spawn([...(opts.wrap ?? []), BUN, CLI, "tunnel", "listen", ...args], {
+  const child = Bun.spawn([...(opts.wrap ?? []), BUN, CLI, ...(opts.command ?? ["tunnel", "listen"]), ...args], {
     env: env as Record<string, string>,
-    cwd: REPO_ROOT,
+    cwd: opts.cwd ?? REPO_ROOT,
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",

@@ -1,0 +1,153 @@
+/**
+ * Groups end to end (docs/groups.md), real everything: `dev cloud` as a child process, `tunnel up`
+ * as a child process (one ListenNode, one heartbeat), local origins (Bun.serve), traffic through the
+ * local edge. Runs in the loopback-only namespace (scripts/test.sh).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Server } from "bun";
+import type { HTTPProxy } from "../../src/controlplane/schemas.ts";
+import { proxyConnectorName } from "../../src/tunnel/objects.ts";
+import { stateRoot, tunnelDir, tunnelFiles } from "../../src/state/paths.ts";
+import { readRunState, type RunState } from "../../src/state/run-state.ts";
+import { runCli } from "../helpers/cli.ts";
+import { killAllListens, startListen, type ListenProcess } from "../helpers/listen.ts";
+import { startLocalDatum, type LocalDatum } from "../helpers/local-datum.ts";
+import { until } from "../helpers/wait.ts";
+
+const PROJECT = "local-project";
+
+interface Origin {
+  readonly name: string;
+  server: Server<undefined> | undefined;
+  port: number;
+  start(): void;
+  stop(): void;
+}
+
+/** An origin that answers `hello from <name>`; `start()` again on the same port after `stop()`. */
+function origin(name: string, running = true): Origin {
+  const o: Origin = {
+    name,
+    server: undefined,
+    port: 0,
+    start: () => {
+      o.server = Bun.serve({ hostname: "127.0.0.1", port: o.port, fetch: () => new Response(`hello from ${name}`) });
+      o.port = o.server.port as number;
+    },
+    stop: () => {
+      o.server?.stop(true);
+      o.server = undefined;
+    },
+  };
+  o.start();
+  if (!running) o.stop();
+  return o;
+}
+
+let datum: LocalDatum;
+const origins: Origin[] = [];
+let work: string;
+
+function groupFile(name: string, services: readonly { name: string; port: number; label?: string }[], extra = ""): string {
+  const items = services.map((s) => `  - name: ${s.name}\n    endpoint: 127.0.0.1:${s.port}\n${s.label ? `    label: ${s.label}\n` : ""}`).join("");
+  return `name: ${name}\n${extra}tunnels:\n${items}`;
+}
+
+function write(file: string, text: string): string {
+  const path = join(work, file);
+  writeFileSync(path, text);
+  return path;
+}
+
+function up(args: readonly string[]): Promise<ListenProcess> {
+  return startListen(args, { env: datum.env, command: ["tunnel", "up"], cwd: work, waitForReady: false });
+}
+
+function cli(args: readonly string[]) {
+  return runCli(args, { env: datum.env, cwd: work, timeoutMs: 60_000 });
+}
+
+async function runState(name: string): Promise<RunState | undefined> {
+  return await readRunState(tunnelFiles(tunnelDir(stateRoot("user", { env: datum.env }), name)).run).catch(() => undefined);
+}
+
+async function body(url: string): Promise<string> {
+  const res = await fetch(url, { keepalive: false });
+  return `${res.status} ${await res.text()}`;
+}
+
+async function snapshot(): Promise<Record<string, { metadata: { name: string } }[]>> {
+  const res = await datum.admin("state");
+  return ((await res.json()) as { projects: Record<string, Record<string, { metadata: { name: string } }[]>> }).projects[PROJECT] ?? {};
+}
+
+/** The `name url` lines `up` prints on stdout once the group has settled. */
+function urlLines(stdout: string): Map<string, string> {
+  const lines = new Map<string, string>();
+  for (const line of stdout.split("\n")) {
+    const m = /^([a-z0-9-]+) (https?:\/\/\S+)$/.exec(line.trim());
+    if (m?.[1] && m[2]) lines.set(m[1], m[2]);
+  }
+  return lines;
+}
+
+beforeAll(async () => {
+  datum = await startLocalDatum();
+  work = mkdtempSync(join(tmpdir(), "group-e2e-"));
+});
+
+afterAll(async () => {
+  await killAllListens();
+  for (const o of origins) o.stop();
+  await datum?.stop();
+});
+
+describe("tunnel up", () => {
+  test("one process serves every service; a service whose origin is down is degraded and does not hold the others; Ctrl+C disables all", async () => {
+    const app = origin("app");
+    const api = origin("api");
+    const db = origin("db", false);
+    origins.push(app, api, db);
+    const file = write("web.yaml", groupFile("web-stack", [{ name: "app", port: app.port, label: "Storefront" }, { name: "api", port: api.port }, { name: "db", port: db.port }]));
+    const p = await up(["-f", file]);
+    await p.waitFor(() => urlLines(p.stdout()).size === 2 || p.exitCode() !== null, 45_000, "the settled lines");
+    const urls = urlLines(p.stdout());
+    expect(p.stderr()).toMatch(/db: .*origin .* does not answer/);
+    expect(await body(urls.get("app") as string)).toBe("200 hello from app");
+    expect(await body(urls.get("api") as string)).toBe("200 hello from api");
+
+    // One identity, one Connector, three tunnels on it.
+    const state = (await runState("web-stack")) as RunState;
+    expect(state.pid).toBe(p.pid);
+    expect(state.services?.map((s) => s.name)).toEqual(["app", "api", "db"]);
+    expect(state.services?.find((s) => s.name === "db")?.readiness.state).toBe("degraded");
+    expect(state.readiness.ready).toBe(false);
+    expect(state.readiness.reason).toMatch(/^db: origin/);
+    const snap = await snapshot();
+    const ids = state.services?.map((s) => s.tunnelId as string) ?? [];
+    const proxies = (snap.httpproxies ?? []) as unknown as HTTPProxy[];
+    const used = new Set(proxies.filter((x) => ids.includes(x.metadata.name as string)).map((x) => proxyConnectorName(x)));
+    expect(used.size).toBe(1);
+    expect(ids).toHaveLength(3);
+
+    // The origin comes up: the service turns ready without a restart, and the group with it.
+    db.start();
+    await until(async () => (await runState("web-stack"))?.readiness.ready === true, 90_000, "the group ready once db's origin answers");
+    const dbUrl = (await runState("web-stack"))?.services?.find((s) => s.name === "db")?.publicUrls[0] as string;
+    expect(await body(dbUrl)).toBe("200 hello from db");
+
+    const exit = await p.stop("SIGINT");
+    expect(exit.code).toBe(0);
+    const after = await snapshot();
+    const advertised = new Set((after.connectoradvertisements ?? []).map((a) => a.metadata.name));
+    for (const id of ids) expect(advertised.has(id)).toBe(false);
+    // Kept in Datum: a restart finds the same tunnels (services.json), hence the same hostnames.
+    const again = await up(["-f", file]);
+    await again.waitFor(() => urlLines(again.stdout()).size === 3 || again.exitCode() !== null, 45_000, "the settled lines again");
+    expect(urlLines(again.stdout())).toEqual(new Map([["app", urls.get("app") as string], ["api", urls.get("api") as string], ["db", dbUrl]]));
+    expect((await again.stop("SIGINT")).code).toBe(0);
+  }, 240_000);
+});
