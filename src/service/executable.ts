@@ -131,3 +131,8 @@ export function checkPath(path: string | null | undefined, platform: NodeJS.Plat
   }
   return { path, resolves: true, problem: null };
 }
+
+/** The first executable named `name` on PATH, as found (not symlink-resolved: docs/architecture.md#services). */
+export function onPath(name: string): string | null {
+  return Bun.which(name) ?? null;
+}

@@ -25,6 +25,8 @@ export const TunnelConfig = v.object({
   helper: v.nullable(v.string()),
   created_at: v.string(),
   scope: v.picklist(["user", "system"]),
+  /** A group's file as the user keeps it (`up -f`, `install -f`): what `tunnel reload` re-reads by default (docs/groups.md). */
+  group_file: v.optional(v.nullable(v.string())),
   /** `--health` address, if the tunnel serves one. */
   health: v.optional(v.nullable(v.string())),
   /** Network settings recorded at creation (src/state/tunnel-settings.ts): the public-URL template, */

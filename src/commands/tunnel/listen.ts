@@ -16,6 +16,7 @@ import { readDatumctlConfig } from "../../context/datumctl-config.ts";
 import { resolveContext } from "../../context/resolve.ts";
 import { projectArg, sessionArg } from "../_args.ts";
 import { settingsFromEnv } from "../../state/tunnel-settings.ts";
+import { onPath } from "../../service/executable.ts";
 
 /** Ask on the terminal; anything but y/Y is no (upstream `[y/N]`). */
 async function confirm(question: string): Promise<boolean> {
@@ -25,11 +26,6 @@ async function confirm(question: string): Promise<boolean> {
   } finally {
     rl.close();
   }
-}
-
-/** The first executable named `name` on PATH, as found (not symlink-resolved: docs/architecture.md#services). */
-function onPath(name: string): string | null {
-  return Bun.which(name) ?? null;
 }
 
 /**
