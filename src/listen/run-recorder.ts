@@ -159,7 +159,10 @@ export class RunRecorder {
       for (const s of services) {
         const was = earlier.get(s.name);
         // A service's verdict flipped after the group settled: told with the service's name.
-        if (was && was.readiness.ready !== s.readiness.ready && s.tunnelId && s.readiness.state !== "stopped") {
+        // Only between verified and degraded: a service starting (added by a reload) or stopping
+        // (removed by one) says so in its own events.
+        const settledStates = new Set(["ready", "degraded"]);
+        if (was && was.readiness.ready !== s.readiness.ready && s.tunnelId && settledStates.has(was.readiness.state ?? "") && settledStates.has(s.readiness.state)) {
           const id = s.tunnelId;
           queueMicrotask(() => this.#publish?.({ type: "readiness_changed", id, readiness: s.readiness as Readiness, service: s.name }));
         }

@@ -4,7 +4,7 @@
  * local edge. Runs in the loopback-only namespace (scripts/test.sh).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Server } from "bun";
@@ -150,4 +150,108 @@ describe("tunnel up", () => {
     expect(urlLines(again.stdout())).toEqual(new Map([["app", urls.get("app") as string], ["api", urls.get("api") as string], ["db", dbUrl]]));
     expect((await again.stop("SIGINT")).code).toBe(0);
   }, 240_000);
+
+  test("a changed file is applied while running: added created, removed disabled (kept), endpoint changed in place, the untouched one never fails a request", async () => {
+    const [a, b, c, d, c2] = ["keep", "gone", "moved", "new", "moved2"].map((n) => origin(n));
+    origins.push(a as Origin, b as Origin, c as Origin, d as Origin, c2 as Origin);
+    const spec = (moved: Origin) => [{ name: "keep", port: (a as Origin).port }, { name: "gone", port: (b as Origin).port }, { name: "moved", port: moved.port }];
+    const file = write("reload.yaml", groupFile("reload-stack", spec(c as Origin)));
+    const p = await up(["-f", file]);
+    await p.waitFor(() => urlLines(p.stdout()).size === 3 || p.exitCode() !== null, 45_000, "the settled lines");
+    const urls = urlLines(p.stdout());
+    const goneId = (await runState("reload-stack"))?.services?.find((s) => s.name === "gone")?.tunnelId as string;
+
+    // Steady traffic on the untouched service through the whole reload.
+    let ok = 0;
+    const failures: string[] = [];
+    let stop = false;
+    const traffic = (async () => {
+      while (!stop) {
+        const got = await body(urls.get("keep") as string).catch((err: unknown) => String(err));
+        if (got === "200 hello from keep") ok++;
+        else failures.push(got);
+      }
+    })();
+    await until(() => ok >= 5, 10_000, "traffic before the reload");
+
+    write("reload.yaml", groupFile("reload-stack", [{ name: "keep", port: (a as Origin).port }, { name: "moved", port: (c2 as Origin).port }, { name: "new", port: (d as Origin).port }]));
+    await until(async () => (await runState("reload-stack"))?.group?.lastReload?.ok === true, 45_000, "the reload applied");
+    const state = (await runState("reload-stack")) as RunState;
+    const okBefore = ok;
+    await until(() => ok >= okBefore + 5, 10_000, "traffic after the reload");
+    stop = true;
+    await traffic;
+    expect(failures).toEqual([]);
+
+    expect(state.group?.lastReload).toMatchObject({ added: ["new"], removed: ["gone"], changed: ["moved"], deleted: [] });
+    expect(state.services?.map((s) => s.name)).toEqual(["keep", "moved", "new"]);
+    await until(async () => (await body(urls.get("moved") as string)) === "200 hello from moved2", 15_000, "moved serves its new origin");
+    const newUrl = state.services?.find((s) => s.name === "new")?.publicUrls[0] as string;
+    await until(async () => (await body(newUrl)) === "200 hello from new", 15_000, "the added service answers");
+    const snap = await snapshot();
+    expect((snap.httpproxies ?? []).some((x) => x.metadata.name === goneId)).toBe(true);
+    expect((snap.connectoradvertisements ?? []).some((x) => x.metadata.name === goneId)).toBe(false);
+    await p.waitFor(() => /reloaded: \+new -gone ~moved \(unchanged: 1\)/.test(p.stderr()), 5_000, "the reload shown");
+
+    // A bad file on reload is refused whole: logged with its reason, everything keeps serving.
+    write("reload.yaml", "name: reload-stack\ntunnels:\n  - name: keep\n    endpoint: 127.0.0.1:99999\n");
+    await until(async () => (await runState("reload-stack"))?.group?.lastReload?.ok === false, 20_000, "the bad file refused");
+    expect((await runState("reload-stack"))?.group?.lastReload?.message).toMatch(/tunnels\[0\] \(keep\): endpoint/);
+    await p.waitFor(() => /reload refused/.test(p.stderr()), 5_000, "the refusal shown");
+    expect(await body(urls.get("keep") as string)).toBe("200 hello from keep");
+    expect(await body(newUrl)).toBe("200 hello from new");
+
+    // tunnel reload --prune from another terminal: the removed service's tunnel is deleted.
+    const pruneFile = write("prune.yaml", groupFile("reload-stack", [{ name: "keep", port: (a as Origin).port }, { name: "moved", port: (c2 as Origin).port }]));
+    const r = await cli(["tunnel", "reload", "--name", "reload-stack", "-f", pruneFile, "--prune"]);
+    expect(r.stderr).toBe(`Reloading group reload-stack (PID ${p.pid}) from ${pruneFile}…\n`);
+    expect(r.stdout).toBe("deleted: new\nunchanged: 2\n");
+    expect(r.code).toBe(0);
+    const newId = state.services?.find((s) => s.name === "new")?.tunnelId as string;
+    expect(((await snapshot()).httpproxies ?? []).some((x) => x.metadata.name === newId)).toBe(false);
+
+    // tunnel reload with a bad file: exit 65 naming the problem, nothing sent.
+    const bad = write("bad.yaml", "name: reload-stack\ntunnels: []\n");
+    const refused = await cli(["tunnel", "reload", "--name", "reload-stack", "-f", bad]);
+    expect(refused.code).toBe(65);
+    expect(refused.stderr).toMatch(/^error: .*bad\.yaml: .*tunnels/m);
+    expect(await body(urls.get("keep") as string)).toBe("200 hello from keep");
+    expect((await p.stop("SIGINT")).code).toBe(0);
+  }, 240_000);
 });
+
+describe("bad files", () => {
+  // [what, file text, what the error line must say]
+  const CASES: [string, string, RegExp][] = [
+    ["a YAML syntax error", "name: broken\ntunnels:\n  - name: app\n    endpoint: [127.0.0.1:3000\n", /bad\.yaml: line \d+: /],
+    ["an unknown key", "name: broken\ntunnels:\n  - name: app\n    endpont: 127.0.0.1:3000\n", /tunnels\[0\] \(app\).*endpont/],
+    ["duplicate service names", "name: broken\ntunnels:\n  - name: app\n    endpoint: 127.0.0.1:3000\n  - name: app\n    endpoint: 127.0.0.1:3001\n", /tunnels\[1\] \(app\).*name/],
+    ["an invalid endpoint", "name: broken\ntunnels:\n  - name: app\n    endpoint: 127.0.0.1:99999\n", /tunnels\[0\] \(app\): endpoint/],
+    ["an empty list", "name: broken\ntunnels: []\n", /bad\.yaml: .*tunnels/],
+    ["two services on one endpoint", "name: broken\ntunnels:\n  - name: a\n    endpoint: 127.0.0.1:3000\n  - name: b\n    endpoint: http://127.0.0.1:3000\n", /tunnels\[1\] \(b\): endpoint/],
+  ];
+  for (const [what, text, message] of CASES) {
+    test(`${what}: exit 65 naming the problem; nothing written, nothing requested`, async () => {
+      const file = write("bad.yaml", text);
+      const { items } = (await (await datum.admin("requests")).json()) as { items: { seq: number }[] };
+      const before = items.reduce((m, e) => Math.max(m, e.seq), 0);
+      for (const args of [["tunnel", "up", "-f", file], ["tunnel", "up", "-f", file, "--detach"], ["tunnel", "install", "-f", file, "--session", "s"]]) {
+        const r = await cli(args);
+        expect(r.code).toBe(65);
+        expect(r.stderr.split("\n")[0]).toMatch(/^error: /);
+        expect(r.stderr.split("\n")[0]).toMatch(message);
+        expect(r.stdout).toBe("");
+      }
+      const since = (await (await datum.admin(`requests?since=${before}`)).json()) as { items: unknown[] };
+      expect(since.items).toEqual([]);
+      expect(existsSync(tunnelDir(stateRoot("user", { env: datum.env }), "broken"))).toBe(false);
+    });
+  }
+
+  test("a missing file is a usage error naming it", async () => {
+    const r = await cli(["tunnel", "up"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(join(work, "datum-tunnels.yaml"));
+  });
+});
+
