@@ -2,17 +2,22 @@
  * `tunnel status` for humans: runtime, auth, control plane, data plane and the last log lines,
  * rendered from what the tunnel wrote about itself (`run.json`), its config and its log. Pure, so
  * the layout is tested with fixed states.
+ *
+ * A group (docs/groups.md) adds its file and last reload, and one block per service (status, URL,
+ * endpoint, tunnel id, and the reason when it is not ready); its traffic lines name the service.
  */
 import { describePaths } from "../dataplane/path-kind.ts";
+import { targetServices } from "../health/target-services.ts";
 import { EXITED_UNEXPECTEDLY, observedReadiness } from "../listen/readiness.ts";
 import type { ServiceStatus } from "../service/inspect.ts";
-import type { LiveStatus, RunState } from "../state/run-state.ts";
+import type { RunState } from "../state/run-state.ts";
 import type { TunnelConfig } from "../state/tunnel-config.ts";
+import { readyCount, type EntryStatus, type GroupEntry } from "./group-entry.ts";
 import { formatDuration } from "./uptime.ts";
 
 export interface StatusInput {
   readonly name: string;
-  readonly status: LiveStatus | "never started" | "unknown";
+  readonly status: EntryStatus;
   readonly running: boolean;
   readonly config: TunnelConfig | undefined;
   readonly run: RunState | undefined;
@@ -21,6 +26,8 @@ export interface StatusInput {
   /** Rendered log lines, oldest first. */
   readonly logTail: readonly string[];
   readonly now: number;
+  /** Set for a group: its file, last reload and services (inventory.ts). */
+  readonly group?: GroupEntry | undefined;
 }
 
 function ago(iso: string | null | undefined, now: number): string {
@@ -49,10 +56,15 @@ function yesNo(value: boolean | null): string {
   return value === null ? "unknown" : value ? "yes" : "no";
 }
 
-function renderService(v: ServiceStatus, kv: (key: string, value: string) => void, lines: string[]): void {
+function renderService(v: ServiceStatus, kv: (key: string, value: string) => void, lines: string[], group: boolean): void {
   lines.push("Service:");
   if (!v.installed) {
-    kv("installed", "no (a service starts at boot: 'tunnel install'; in the background now: 'tunnel listen --detach')");
+    kv(
+      "installed",
+      group
+        ? "no (a service starts at boot: 'tunnel install -f FILE'; in the background now: 'tunnel up -f FILE --detach')"
+        : "no (a service starts at boot: 'tunnel install'; in the background now: 'tunnel listen --detach')",
+    );
     return;
   }
   kv("installed", `yes, ${v.managerName} ${v.unit}`);
@@ -74,9 +86,47 @@ function renderService(v: ServiceStatus, kv: (key: string, value: string) => voi
   kv("helper", path(v.helper));
 }
 
+type LastReload = NonNullable<GroupEntry["lastReload"]>;
+
+/** `2025-… (5m ago), ok: added admin; changed api`, or `…, rejected: <why>`. */
+export function describeReload(last: LastReload, now: number): string {
+  if (!last.ok) return `${ago(last.at, now)}, rejected: ${last.message ?? "no reason recorded"}`;
+  const parts = (
+    [
+      ["added", last.added],
+      ["removed", last.removed],
+      ["deleted", last.deleted],
+      ["changed", last.changed],
+    ] as const
+  )
+    .filter(([, names]) => names.length > 0)
+    .map(([what, names]) => `${what} ${names.join(", ")}`);
+  return `${ago(last.at, now)}, ok: ${parts.length > 0 ? parts.join("; ") : "nothing changed"}`;
+}
+
+function renderGroup(g: GroupEntry, now: number, kv: (key: string, value: string) => void, lines: string[]): void {
+  lines.push("Group:");
+  kv("file", g.file);
+  if (g.source) kv("copied from", g.source);
+  kv("last reload", g.lastReload ? describeReload(g.lastReload, now) : "never");
+  lines.push(`Services:       ${readyCount(g)}`);
+  const width = Math.max(12, ...g.services.map((x) => x.name.length + 2));
+  const sub = (key: string, value: string) => lines.push(`    ${`${key}:`.padEnd(12)}${value}`);
+  for (const x of g.services) {
+    lines.push(`  ${x.name.padEnd(width)}${x.status}`);
+    if (x.urls.length === 0) sub("URL", "-");
+    for (const url of x.urls) sub("URL", url);
+    sub("endpoint", x.endpoint ?? "-");
+    sub("tunnel", x.tunnelId ? `${x.tunnelId}${x.label ? ` "${x.label}"` : ""}` : `- (not created yet)${x.label ? ` "${x.label}"` : ""}`);
+    if (x.readiness && !x.readiness.ready) sub("reason", x.readiness.reason);
+    if (x.record?.lastError) sub("last error", `${x.record.lastError.message} (${ago(x.record.lastError.at, now)})`);
+  }
+}
+
 export function renderStatus(s: StatusInput): string {
   const r = s.run;
-  const lines: string[] = [`Tunnel ${s.name}`];
+  const g = s.group;
+  const lines: string[] = [`${g ? "Group" : "Tunnel"} ${s.name}`];
   const kv = (key: string, value: string) => lines.push(`  ${`${key}:`.padEnd(14)}${value}`);
 
   lines.push("Runtime:");
@@ -86,14 +136,17 @@ export function renderStatus(s: StatusInput): string {
   // The recorded verdict while the process runs; once it is gone, how it ended (readiness.ts).
   const readiness = r ? observedReadiness(r, s.running) : undefined;
   if (readiness) kv("readiness", readiness.ready ? "ready" : `not ready (${readiness.state}): ${readiness.reason}`);
-  for (const url of r?.publicUrls ?? []) kv("public URL", url);
+  // A group's URLs are listed with its services.
+  if (!g) for (const url of r?.publicUrls ?? []) kv("public URL", url);
   if (r?.health) kv("health", `http://${r.health}/readyz`);
   if (r?.lastError) kv("last error", `${r.lastError.message}${r.lastError.hint ? ` (hint: ${r.lastError.hint})` : ""} at ${r.lastError.at}`);
   else if (s.status === "dead") kv("last error", `${EXITED_UNEXPECTEDLY}; last recorded ${r?.updatedAt ?? "never"}`);
   if (r?.disableError) kv("advertisement", `may still be up: could not disable the tunnel (${r.disableError.message}) at ${r.disableError.at}`);
   if (r && r.exitCode !== null && !s.running) kv("exit code", String(r.exitCode));
 
-  if (s.service) renderService(s.service, kv, lines);
+  if (g) renderGroup(g, s.now, kv, lines);
+
+  if (s.service) renderService(s.service, kv, lines, g !== undefined);
 
   lines.push("Auth:");
   kv("session", r?.auth.session ?? s.config?.session ?? "(none: datumctl's active user)");
@@ -111,8 +164,10 @@ export function renderStatus(s: StatusInput): string {
   lines.push("Control plane:");
   kv("project", r?.project ?? s.config?.project ?? "-");
   if (s.config?.api_host) kv("API", s.config.api_host);
-  kv("tunnel", r?.tunnelId ? `${r.tunnelId}${r.label ? ` "${r.label}"` : ""} → ${r.endpoint ?? s.config?.endpoint ?? "?"}` : (s.config?.endpoint ?? "-"));
-  for (const h of r?.hostnames ?? []) kv("hostname", h);
+  if (!g) {
+    kv("tunnel", r?.tunnelId ? `${r.tunnelId}${r.label ? ` "${r.label}"` : ""} → ${r.endpoint ?? s.config?.endpoint ?? "?"}` : (s.config?.endpoint ?? "-"));
+    for (const h of r?.hostnames ?? []) kv("hostname", h);
+  }
   if (r) {
     kv(
       "connector",
@@ -135,11 +190,13 @@ export function renderStatus(s: StatusInput): string {
     kv("home relay", r.homeRelay ?? "no relay yet");
     if (r.counters.paths) kv("path", describePaths(r.counters.paths));
     const targets = Object.entries(r.counters.targets);
+    const serviceOf = g ? targetServices(g.services, targets.map(([key]) => key)) : new Map<string, string>();
     if (targets.length === 0) kv("traffic", "no requests yet");
     for (const [target, c] of targets) {
+      const service = serviceOf.get(target);
       kv(
         "traffic",
-        `${target}: ${c.accepted} requests (${c.completed} completed, ${c.failed} failed, ${c.denied} denied, ${c.active} active), ${bytes(c.bytesToOrigin)} to / ${bytes(c.bytesFromOrigin)} from origin`,
+        `${target}${service !== undefined ? ` (${service})` : ""}: ${c.accepted} requests (${c.completed} completed, ${c.failed} failed, ${c.denied} denied, ${c.active} active), ${bytes(c.bytesToOrigin)} to / ${bytes(c.bytesFromOrigin)} from origin`,
       );
     }
     for (const w of r.workers) {

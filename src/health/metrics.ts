@@ -6,8 +6,13 @@
  * seen yet, setup not finished) is left out entirely. Counters end in `_total` (0.0.4 keeps the
  * suffix in the TYPE line). Counter values are what the state holds: they restart from zero with
  * the process, which `process_start_time_seconds` lets Prometheus see.
+ *
+ * A group (docs/groups.md) adds one `datum_connect_service_info` and one `datum_connect_service_ready`
+ * series per service, and its per-target series carry the `service` whose traffic they count
+ * (target-services.ts); a target that belongs to no service has no `service` label.
  */
 import type { RunPhase, RunState } from "../state/run-state.ts";
+import { targetServices } from "./target-services.ts";
 
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -76,6 +81,13 @@ function perWorker(workers: RunState["workers"]): { name: string; restarts: numb
 export function renderMetrics(state: RunState, extra: MetricsExtra = {}): string {
   const tunnel = tunnelLabel(state);
   const targets = Object.entries(state.counters.targets).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const services = [...(state.services ?? [])].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const serviceOf = targetServices(services, targets.map(([key]) => key));
+  /** The per-target labels: the tunnel, the target, and for a group the service it belongs to. */
+  const at = (target: string): Labels => {
+    const service = serviceOf.get(target);
+    return service === undefined ? { tunnel, target } : { tunnel, target, service };
+  };
   const workers = perWorker(state.workers);
   const started = Date.parse(state.startedAt);
 
@@ -97,6 +109,18 @@ export function renderMetrics(state: RunState, extra: MetricsExtra = {}): string
       type: "gauge",
       help: "1 while the tunnel is verified ready (the same answer as /readyz), else 0.",
       samples: [{ labels: {}, value: state.readiness.ready ? 1 : 0 }],
+    },
+    {
+      name: "datum_connect_service_info",
+      type: "gauge",
+      help: "Always 1; one per service of a group, labelled with its name, control-plane id and endpoint.",
+      samples: services.map((s) => ({ labels: { service: s.name, tunnel_id: s.tunnelId ?? "", endpoint: s.endpoint ?? "" }, value: 1 })),
+    },
+    {
+      name: "datum_connect_service_ready",
+      type: "gauge",
+      help: "1 while the group's service is verified ready, else 0 (its reason is in tunnel status).",
+      samples: services.map((s) => ({ labels: { service: s.name }, value: s.readiness.ready ? 1 : 0 })),
     },
     {
       name: "datum_connect_phase",
@@ -121,8 +145,8 @@ export function renderMetrics(state: RunState, extra: MetricsExtra = {}): string
       type: "counter",
       help: "Bytes forwarded to and from the origin, per target.",
       samples: targets.flatMap(([target, c]) => [
-        { labels: { tunnel, target, direction: "to_origin" }, value: c.bytesToOrigin },
-        { labels: { tunnel, target, direction: "from_origin" }, value: c.bytesFromOrigin },
+        { labels: { ...at(target), direction: "to_origin" }, value: c.bytesToOrigin },
+        { labels: { ...at(target), direction: "from_origin" }, value: c.bytesFromOrigin },
       ]),
     },
     {
@@ -130,17 +154,17 @@ export function renderMetrics(state: RunState, extra: MetricsExtra = {}): string
       type: "counter",
       help: "Requests per target by outcome: accepted (allowed and forwarded), completed, failed, denied (not on the allow-list, never accepted).",
       samples: targets.flatMap(([target, c]) => [
-        { labels: { tunnel, target, outcome: "accepted" }, value: c.accepted },
-        { labels: { tunnel, target, outcome: "completed" }, value: c.completed },
-        { labels: { tunnel, target, outcome: "failed" }, value: c.failed },
-        { labels: { tunnel, target, outcome: "denied" }, value: c.denied },
+        { labels: { ...at(target), outcome: "accepted" }, value: c.accepted },
+        { labels: { ...at(target), outcome: "completed" }, value: c.completed },
+        { labels: { ...at(target), outcome: "failed" }, value: c.failed },
+        { labels: { ...at(target), outcome: "denied" }, value: c.denied },
       ]),
     },
     {
       name: "datum_connect_active_requests",
       type: "gauge",
       help: "Requests in flight per target (accepted, not yet completed or failed).",
-      samples: targets.map(([target, c]) => ({ labels: { tunnel, target }, value: c.active })),
+      samples: targets.map(([target, c]) => ({ labels: at(target), value: c.active })),
     },
     {
       name: "datum_connect_connections_total",

@@ -14,6 +14,11 @@
  * A later failure (writing, the manager refusing, the agent failing before ready) removes what
  * was written: the unit (stopped and disabled) and the tunnel's directory. Past the ready window
  * the service stays installed and provisioning (exit 75), as `listen --detach` does.
+ *
+ * A group (`install -f FILE`, docs/groups.md) is installed the same way: its file was parsed and
+ * validated whole before this is called; the dry run runs once per service; `tunnel.yaml` records
+ * no endpoint and no label, and `group.yaml` is the file's text, copied verbatim, which is what
+ * the unit's `tunnel run --name G` reads (never the working directory).
  */
 import { existsSync, statSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
@@ -25,8 +30,10 @@ import { resolveContext } from "../context/resolve.ts";
 import { probeSessionType, serviceAccountKeyPath } from "../context/session-type.ts";
 import { ControlPlaneClient } from "../controlplane/client.ts";
 import { CliError, ConfigError, NotAuthenticated, Rejected, StillProvisioning, UsageError } from "../errors.ts";
-import { ensurePrivateDir } from "../state/atomic-write.ts";
+import type { GroupFile } from "../group/config.ts";
+import { ensurePrivateDir, writeFileAtomic } from "../state/atomic-write.ts";
 import { assertSafeName, stateRoot, tunnelDir, tunnelFiles, type Scope } from "../state/paths.ts";
+import type { ServiceRecord } from "../state/run-state.ts";
 import { writeTunnelConfig, type TunnelConfig } from "../state/tunnel-config.ts";
 import { settingsFromEnv } from "../state/tunnel-settings.ts";
 import { validateEndpoint } from "../tunnel/endpoint.ts";
@@ -38,14 +45,27 @@ import { exitCodeOf, SERVICE_READY_WAIT_MS, waitForService } from "./wait.ts";
 
 type Env = Record<string, string | undefined>;
 
+/** A group's file, parsed (src/group/config.ts) and as written. */
+export interface InstallGroup {
+  readonly file: GroupFile;
+  /** The file's text exactly as read: copied verbatim into `group.yaml`. */
+  readonly text: string;
+  /** Where it was read from (absolute), recorded so `tunnel reload` re-reads it by default. */
+  readonly source: string;
+}
+
 export interface InstallRequest {
+  /** The tunnel's name; for a group, the file's `name`. */
   readonly name: string;
-  readonly endpoint: string;
+  /** A named tunnel's endpoint; absent for a group. */
+  readonly endpoint?: string | undefined;
   readonly label?: string | undefined;
   readonly session: string;
   readonly project?: string | undefined;
   readonly system: boolean;
   readonly health?: string | undefined;
+  /** Install a group instead of one tunnel (no `endpoint` nor `label` then). */
+  readonly group?: InstallGroup | undefined;
 }
 
 export interface InstallDeps {
@@ -68,6 +88,8 @@ export interface InstallResult {
   readonly dir: string;
   /** Verified public URLs (empty when not waited for). */
   readonly urls: readonly string[];
+  /** A group's services as its agent recorded them once settled (empty when not waited for). */
+  readonly services: readonly ServiceRecord[];
   readonly warnings: readonly string[];
 }
 
@@ -123,15 +145,14 @@ export async function installTunnel(req: InstallRequest, deps: InstallDeps): Pro
   const scope: Scope = req.system ? "system" : "user";
   const warnings: string[] = [];
 
-  // 0. Flags.
+  // 0. Flags (a group's file was checked whole by its parser).
   const name = assertSafeName("tunnel name", req.name);
   if (!req.session.trim()) throw new UsageError("--session is required", "pass the datumctl session the service authenticates as (see 'datumctl auth list')");
-  const { endpoint } = validateEndpoint(req.endpoint);
+  const target = installTarget(req);
   if (req.health !== undefined) (await import("../health/address.ts")).parseHealthAddress(req.health);
   if (platform === "win32" && scope === "user") {
     throw new Rejected("Windows services are machine-wide: install with --system (as Administrator)", "or run it in the background for this login with 'tunnel listen --detach'");
   }
-  const label = req.label ?? req.endpoint.trim();
 
   // 1. The session exists and mints a token now.
   const configPath = datumctlConfigPath(env);
@@ -162,25 +183,26 @@ export async function installTunnel(req: InstallRequest, deps: InstallDeps): Pro
     throw new NotAuthenticated("installing a system service needs root", "run it with sudo -H: 'sudo -H datumctl connect tunnel install ... --system'", undefined, "forbidden");
   }
 
-  // 4. The platform would accept the tunnel: permission, quota, reachability.
+  // 4. The platform would accept the tunnel (each of a group's): permission, quota, reachability.
   const client = new ControlPlaneClient({ apiBase: context.apiBase, project: context.project, tokens, notice: say });
-  await client.create("HTTPProxy", httpProxyBody(label, endpoint, DRY_RUN_CONNECTOR), { dryRun: true });
+  for (const t of target.tunnels) await client.create("HTTPProxy", httpProxyBody(t.label, t.endpoint, DRY_RUN_CONNECTOR), { dryRun: true });
 
   // 5. The name is free.
   const root = stateRoot(scope, { env });
   const dir = tunnelDir(root, name);
   const unitPath = manager.unitPath(scope, name);
+  const rename = req.group ? "give the group another name in its file" : "pick another --name";
   if (await manager.isInstalled(scope, name)) {
     throw new Rejected(
       `a ${manager.managerName} service for tunnel "${name}" is already installed${unitPath ? ` (${unitPath})` : ""}`,
-      `see it with 'tunnel status --name ${name}${req.system ? " --system" : ""}'; remove it with 'tunnel uninstall --name ${name}${req.system ? " --system" : ""}', or pick another --name`,
+      `see it with 'tunnel status --name ${name}${req.system ? " --system" : ""}'; remove it with 'tunnel uninstall --name ${name}${req.system ? " --system" : ""}', or ${rename}`,
       "conflict",
     );
   }
   if (existsSync(dir)) {
     throw new Rejected(
       `a named tunnel "${name}" already exists (${dir})`,
-      `pick another --name, or remove it first: 'tunnel uninstall --name ${name}${req.system ? " --system" : ""}' (stops it and deletes its directory)`,
+      `${rename}, or remove it first: 'tunnel uninstall --name ${name}${req.system ? " --system" : ""}' (stops it and deletes its directory)`,
       "conflict",
     );
   }
@@ -212,8 +234,8 @@ export async function installTunnel(req: InstallRequest, deps: InstallDeps): Pro
   const plan = (deps.plan ?? ((d: string) => planExecutable({ tunnelDir: d, platform })))(dir);
   const config: TunnelConfig = {
     name,
-    label,
-    endpoint,
+    label: target.label,
+    endpoint: target.endpoint,
     project: context.project,
     session,
     org: context.org ?? null,
@@ -223,11 +245,12 @@ export async function installTunnel(req: InstallRequest, deps: InstallDeps): Pro
     created_at: new Date().toISOString(),
     scope,
     health: req.health ?? null,
+    ...(req.group ? { group_file: req.group.source } : {}),
     // The unit's environment is the manager's, not this shell's: what run needs to find the
     // public URL and the relays goes into the tunnel's own state.
     ...settingsFromEnv(env),
   };
-  const spec = serviceSpec(config, { stateRoot: root, tunnelDir: dir, user, home });
+  const spec = serviceSpec(config, { stateRoot: root, tunnelDir: dir, user, home, services: req.group?.file.services.length });
   // Rendered before anything is written: a path the unit format cannot carry fails here.
   try {
     manager.render(spec);
@@ -245,15 +268,18 @@ export async function installTunnel(req: InstallRequest, deps: InstallDeps): Pro
     await writeLauncher(plan);
     await mkdir(tunnelFiles(dir).logs, { recursive: true, mode: 0o700 });
     await writeTunnelConfig(tunnelFiles(dir).config, config);
+    if (req.group) await writeFileAtomic(tunnelFiles(dir).group, req.group.text);
     unitInstalled = true;
     await manager.install(spec);
     const waitMs = deps.waitMs ?? SERVICE_READY_WAIT_MS;
     let urls: readonly string[] = [];
+    let services: readonly ServiceRecord[] = [];
     if (waitMs > 0) {
       const waited = await waitForService({ runPath: tunnelFiles(dir).run, manager, scope, name, waitMs, since });
       switch (waited.outcome) {
         case "ready":
           urls = waited.state.publicUrls;
+          services = waited.state.services ?? [];
           break;
         case "failed":
           throw new CliError(`the service failed before it was ready: ${waited.message}`, exitCodeOf(waited.exit), waited.hint ?? `nothing was installed; fix the cause and run install again (the log was in ${tunnelFiles(dir).logs})`);
@@ -266,13 +292,70 @@ export async function installTunnel(req: InstallRequest, deps: InstallDeps): Pro
         }
       }
     }
-    return { config, spec, unitPath, dir, urls, warnings };
+    return { config, spec, unitPath, dir, urls, services, warnings };
   } catch (err) {
     if (err instanceof StillProvisioning) throw err;
     if (unitInstalled) await manager.uninstall(scope, name).catch(() => undefined);
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     throw err;
   }
+}
+
+/** What `tunnel install` was given on its command line. */
+export interface InstallFlags {
+  readonly name?: string | undefined;
+  readonly endpoint?: string | undefined;
+  readonly label?: string | undefined;
+  readonly session?: string | undefined;
+  readonly project?: string | undefined;
+  readonly health?: string | undefined;
+  readonly system: boolean;
+}
+
+/** `-f FILE` beside `--name`, `--endpoint` or `--label`: a usage error (exit 2), checked before the file is read. */
+export function refuseSingleTunnelFlags(flags: Pick<InstallFlags, "name" | "endpoint" | "label">, path: string): void {
+  for (const flag of ["name", "endpoint", "label"] as const) {
+    if (flags[flag] !== undefined) {
+      throw new UsageError(`-f cannot be combined with --${flag}: a group's name, endpoints and labels come from its file (${path})`, `drop --${flag}, or install one tunnel with --name and --endpoint instead of -f`);
+    }
+  }
+}
+
+/**
+ * `install -f FILE`'s request: the group's name, endpoints and labels come from the file alone
+ * (`--name`, `--endpoint`, `--label` are usage errors beside `-f`); its project, session and health
+ * are the file's where it sets them and the flags' where it does not. A flag that disagrees with
+ * the file is a usage error rather than silently ignored.
+ */
+export function groupInstallRequest(group: InstallGroup, flags: InstallFlags, path: string): InstallRequest {
+  refuseSingleTunnelFlags(flags, path);
+  const pick = (key: "session" | "project" | "health"): string | undefined => {
+    const fromFile = group.file[key];
+    const fromFlag = flags[key]?.trim() || undefined;
+    if (fromFile !== null && fromFlag !== undefined && fromFlag !== fromFile) {
+      throw new UsageError(`--${key} "${fromFlag}" disagrees with the ${key} "${fromFile}" in ${path}`, `drop --${key} (the file's ${key} is used), or change ${key}: in the file`);
+    }
+    return fromFile ?? fromFlag;
+  };
+  const session = pick("session");
+  if (session === undefined) throw new UsageError("--session is required", `pass the datumctl session the service authenticates as (see 'datumctl auth list'), or set session: in ${path}`);
+  return { name: group.file.name, session, project: pick("project"), health: pick("health"), system: flags.system, group };
+}
+
+/**
+ * What is installed: one tunnel (its endpoint, validated as the platform would, and its label), or
+ * a group's services (no endpoint or label of its own in `tunnel.yaml`).
+ */
+function installTarget(req: InstallRequest): { endpoint: string | null; label: string | null; tunnels: { endpoint: string; label: string }[] } {
+  if (req.group) {
+    if (req.endpoint !== undefined || req.label !== undefined) throw new UsageError("a group's endpoints and labels come from its file", "drop --endpoint and --label");
+    if (req.group.file.name !== req.name) throw new UsageError(`the group's file names it "${req.group.file.name}", not "${req.name}"`, "drop --name: a group's name comes from its file");
+    return { endpoint: null, label: null, tunnels: req.group.file.services.map((x) => ({ endpoint: x.endpoint, label: x.label })) };
+  }
+  if (req.endpoint === undefined) throw new UsageError("--endpoint is required", "pass the local service to expose, e.g. --endpoint 127.0.0.1:3000, or a group's file with -f FILE");
+  const { endpoint } = validateEndpoint(req.endpoint);
+  const label = req.label ?? req.endpoint.trim();
+  return { endpoint, label, tunnels: [{ endpoint, label }] };
 }
 
 /**

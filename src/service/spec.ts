@@ -6,6 +6,10 @@
  * A spec holds no secret by construction: the command line is the recorded executable with
  * `tunnel run --name N [--system]`, and the environment is paths only (the credentials helper, the
  * state root, `HOME`). Tokens are minted by the running agent through the helper (docs/architecture.md#tokens).
+ *
+ * A group (docs/groups.md) runs exactly like a named tunnel — `tunnel run --name G` reads its
+ * `group.yaml` from the state directory, never the working directory — and reloads on SIGHUP, so
+ * its spec is `reloadable` (systemd: `ExecReload=`).
  */
 import type { Scope } from "../state/paths.ts";
 import { tunnelFiles } from "../state/paths.ts";
@@ -38,6 +42,8 @@ export interface ServiceSpec {
   readonly user: string | null;
   /** The tunnel's log directory (launchd's stdout/stderr go there). */
   readonly logDir: string;
+  /** The agent converges to its file on SIGHUP (a group), so the manager may offer a reload. */
+  readonly reloadable: boolean;
 }
 
 export interface SpecContext {
@@ -49,6 +55,15 @@ export interface SpecContext {
   readonly user?: string | undefined;
   /** System scope: that user's home, so datumctl finds `~/.datumctl/config` (docs/wire-facts.md#datumctl-config). */
   readonly home?: string | undefined;
+  /** A group's service count (a group's config has no endpoint: its services are in `group.yaml`). */
+  readonly services?: number | undefined;
+}
+
+/** One line for the manager's listings: the tunnel's endpoint, or the group's size. */
+export function serviceDescription(config: TunnelConfig, services: number | undefined): string {
+  if (config.endpoint !== null) return `Datum tunnel ${config.name} (${config.endpoint}) via datumctl-connect`;
+  const n = services ?? 0;
+  return `Datum tunnel group ${config.name} (${n} ${n === 1 ? "service" : "services"}) via datumctl-connect`;
 }
 
 /** `tunnel run` arguments after the executable. */
@@ -69,10 +84,11 @@ export function serviceSpec(config: TunnelConfig, ctx: SpecContext): ServiceSpec
     name: config.name,
     scope,
     unit: serviceName(scope, config.name),
-    description: `Datum tunnel ${config.name} (${config.endpoint}) via datumctl-connect`,
+    description: serviceDescription(config, ctx.services),
     argv: [config.executable, ...runArgs(config.name, scope)],
     env,
     user: scope === "system" ? (ctx.user ?? null) : null,
     logDir: tunnelFiles(ctx.tunnelDir).logs,
+    reloadable: config.endpoint === null,
   };
 }

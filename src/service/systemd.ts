@@ -7,7 +7,8 @@
  * STATUS= lines on the way, and WATCHDOG=1 every half `WatchdogSec` while its data plane answers,
  * so a wedged agent is killed and restarted. `KillMode=mixed` sends SIGTERM to the agent alone,
  * so a credentials-helper call it needs to disable the advertisement on the way out is not killed
- * under it.
+ * under it. A group's unit has `ExecReload=` sending SIGHUP, so `systemctl reload` converges the
+ * running group to its file (docs/groups.md#reload).
  *
  * Quoting follows systemd.syntax(7) and systemd.service(5): `%` is a specifier everywhere
  * (`%%`), `$` expands in command lines (`$$`), a word with blanks, quotes, backslashes or `;` is
@@ -90,12 +91,16 @@ export function checkUserName(user: string): string {
 
 // ---------- the unit ----------
 
+/** A group's reload: SIGHUP to the agent (`$MAINPID` is systemd's, expanded when it runs). */
+export const RELOAD_COMMAND = "/bin/kill -HUP $MAINPID";
+
 export function renderSystemdUnit(spec: ServiceSpec): string {
   const service: string[] = [
     "Type=notify",
     "NotifyAccess=main",
     `ExecStart=${execLine(spec.argv)}`,
   ];
+  if (spec.reloadable) service.push(`ExecReload=${RELOAD_COMMAND}`);
   if (spec.scope === "system" && spec.user) service.push(`User=${checkUserName(spec.user)}`);
   for (const [key, value] of Object.entries(spec.env)) service.push(`Environment=${environmentAssignment(key, value)}`);
   service.push(

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { escapeLabelValue, formatValue, renderMetrics, tunnelLabel } from "../../../src/health/metrics.ts";
 import type { RunState } from "../../../src/state/run-state.ts";
 import { parseExposition } from "./exposition.ts";
-import { busyState, freshState, target } from "./states.ts";
+import { busyState, freshState, groupState, target } from "./states.ts";
 
 const EXPECTED_FAMILIES = [
   "datum_connect_info",
@@ -34,6 +34,7 @@ describe("every state renders valid 0.0.4 exposition", () => {
     ["stopped, unnamed, no tunnel id", freshState({ name: null, phase: "stopped", readiness: { ready: false, reason: "stopped" } })],
     ["label values needing escapes, overflow bucket, repeated worker name", weird],
     ["unparsable startedAt", freshState({ startedAt: "not a date" })],
+    ["a group with a degraded service", groupState()],
     ["huge and fractional numbers", freshState({ setupMs: 1, counters: { targets: { "a:1": target({ bytesToOrigin: 2 ** 60, bytesFromOrigin: 1e21 }) }, connectionsAccepted: 0, connectionsCompleted: 0 } })],
   ])("%s", (_title, state) => {
     const text = renderMetrics(state, { version: "1.2.3", commit: "abc" });
@@ -185,4 +186,39 @@ test.each<[string | null, string | null, string]>([
   [null, null, ""],
 ])("tunnelLabel(name %p, id %p)", (name, tunnelId, expected) => {
   expect(tunnelLabel(freshState({ name, tunnelId }))).toBe(expected);
+});
+
+describe("a group (docs/groups.md)", () => {
+  test("one info and one readiness series per service; the group is not ready while one service is not", () => {
+    const e = parseExposition(renderMetrics(groupState()));
+    expect(e.value("datum_connect_ready")).toBe(0);
+    expect(e.value("datum_connect_service_ready", { service: "app" })).toBe(1);
+    expect(e.value("datum_connect_service_ready", { service: "api" })).toBe(0);
+    expect(e.value("datum_connect_service_ready", { service: "admin" })).toBe(1);
+    expect(e.value("datum_connect_service_info", { service: "api", tunnel_id: "tunnel-api", endpoint: "http://127.0.0.1:8080" })).toBe(1);
+    expect(e.value("datum_connect_info", { tunnel: "web-stack", project: "p-1", tunnel_id: "", endpoint_id: "e".repeat(64) })).toBe(1);
+  });
+
+  test("per-target series carry the service they count; a target of no service has no service label", () => {
+    const e = parseExposition(renderMetrics(groupState()));
+    const app = { tunnel: "web-stack", target: "127.0.0.1:3000", service: "app" };
+    expect(e.value("datum_connect_requests_total", { ...app, outcome: "accepted" })).toBe(10);
+    expect(e.value("datum_connect_bytes_total", { ...app, direction: "from_origin" })).toBe(2000);
+    expect(e.value("datum_connect_requests_total", { tunnel: "web-stack", target: "127.0.0.1:8080", service: "api", outcome: "failed" })).toBe(2);
+    // admin's endpoint is localhost:9000; the gateway asked for 127.0.0.1:9000.
+    expect(e.value("datum_connect_active_requests", { tunnel: "web-stack", target: "127.0.0.1:9000", service: "admin" })).toBe(0);
+    expect(e.value("datum_connect_requests_total", { tunnel: "web-stack", target: "localhost:22", outcome: "denied" })).toBe(3);
+  });
+
+  test("a single tunnel has no service series and no service label", () => {
+    const text = renderMetrics(busyState());
+    expect(text).not.toContain("service");
+  });
+
+  test("services are sorted: the same group renders the same text", () => {
+    const a = groupState();
+    const b = groupState();
+    b.services = [...(a.services ?? [])].reverse();
+    expect(renderMetrics(b)).toBe(renderMetrics(a));
+  });
 });

@@ -206,12 +206,14 @@ function awkwardExecutable(): string {
   return exe;
 }
 
-function specFor(scope: "user" | "system", exe: string): ServiceSpec {
+function specFor(scope: "user" | "system", exe: string, group = false): ServiceSpec {
   const root = join(scratch, "state with space%");
-  return serviceSpec(tunnelConfig({ scope, executable: exe, helper: join(scratch, 'helper "quoted"', "datumctl") }), {
+  const over = group ? { name: "web-stack", endpoint: null, label: null } : {};
+  return serviceSpec(tunnelConfig({ scope, executable: exe, helper: join(scratch, 'helper "quoted"', "datumctl"), ...over }), {
     stateRoot: root,
-    tunnelDir: join(root, "tunnels", "prod-app"),
+    tunnelDir: join(root, "tunnels", group ? "web-stack" : "prod-app"),
     ...(scope === "system" ? { user: "root", home: "/root" } : {}),
+    ...(group ? { services: 3 } : {}),
   });
 }
 
@@ -261,9 +263,10 @@ function dumpedWords(line: string): string[] {
 }
 
 describe.skipIf(!analyze)("systemd-analyze verify", () => {
-  for (const scope of ["user", "system"] as const) {
-    test(`${scope} unit with blanks, quotes, % and $ in its paths verifies clean and parses back to the spec`, () => {
-      const spec = specFor(scope, awkwardExecutable());
+  for (const [scope, group] of [["user", false], ["system", false], ["user", true], ["system", true]] as const) {
+    test(`${scope} ${group ? "group (docs/groups.md: ExecReload) " : ""}unit with blanks, quotes, % and $ in its paths verifies clean and parses back to the spec`, () => {
+      const spec = specFor(scope, awkwardExecutable(), group);
+      expect(spec.reloadable).toBe(group);
       const text = renderSystemdUnit(spec);
       const result = verify(scope, text, `${spec.unit}.service`);
       expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: "" });
