@@ -2,7 +2,7 @@
  * A block of lines at the bottom of a terminal, redrawn in place (the live view of `tunnel
  * listen`), with everything else written to the same terminal kept above it.
  *
- * Redrawing moves the cursor up over the block and clears to the end of the screen, so the block's
+ * Redrawing moves the cursor up over the block erasing each row, so the block's
  * height in terminal rows must be exact: a line wider than the terminal takes several rows, counted
  * at the width the terminal has when the block is cleared (terminals reflow their lines on a
  * resize). Any other write to the stream while the block is shown (a logger, a `warning:` line)
@@ -31,11 +31,16 @@ export function rowsOf(line: string, columns: number | undefined): number {
   return Math.max(1, Math.ceil(displayWidth(line) / columns));
 }
 
-/** The cursor movement that erases `lines`, drawn last and followed by a newline each. */
+/**
+ * The cursor movement that erases `lines`, drawn last and followed by a newline each: every row is
+ * erased on its own, bottom to top (EL, then one row up), never with "erase to the end of the
+ * screen" (ED): from the top-left corner tmux takes ED for a clear and pushes the whole screen into
+ * its scrollback, so a block drawn at the top of a pane left one copy per frame there.
+ */
 export function eraseSequence(lines: readonly string[], columns: number | undefined): string {
   if (lines.length === 0) return "";
   const rows = lines.reduce((n, line) => n + rowsOf(line, columns), 0);
-  return `\r\x1b[${rows}A\x1b[J`;
+  return `\r\x1b[2K${"\x1b[1A\x1b[2K".repeat(rows)}`;
 }
 
 /**

@@ -46,8 +46,9 @@ describe("rowsOf / eraseSequence / fitHeight", () => {
 
   test("erasing counts the rows each line takes at the current width", () => {
     expect(eraseSequence([], 80)).toBe("");
-    expect(eraseSequence(["a", "b".repeat(90)], 80)).toBe("\r\x1b[3A\x1b[J");
-    expect(eraseSequence(["a", "b".repeat(90)], 40)).toBe("\r\x1b[4A\x1b[J");
+    const up = (rows: number) => `\r\x1b[2K${"\x1b[1A\x1b[2K".repeat(rows)}`;
+    expect(eraseSequence(["a", "b".repeat(90)], 80)).toBe(up(3));
+    expect(eraseSequence(["a", "b".repeat(90)], 40)).toBe(up(4));
   });
 
   test("a block taller than the screen keeps its last lines", () => {

@@ -1,0 +1,106 @@
+/**
+ * The live view of `tunnel up` on a real terminal (tmux, test/helpers/tmux-pane.ts) against a
+ * local Datum with slow controllers: three services, one whose origin is down. The block has one
+ * row per service, never a line wider than the terminal (at 40 columns too, and across a resize),
+ * the degraded service says why, and Ctrl+C disables all three and leaves no spinner row behind.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import type { Server } from "bun";
+import { startLocalDatum, type LocalDatum } from "../helpers/local-datum.ts";
+import { Pane } from "../helpers/tmux-pane.ts";
+
+const root = process.env.DATUM_CONNECT_TEST_ROOT as string;
+const TMUX = Bun.which("tmux");
+if (!TMUX) console.log("skip: test/e2e/group-tty.test.ts needs tmux for a real terminal (apt-get install tmux; .ci/run installs it)");
+
+const SPINNER = /[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]/;
+
+let datum: LocalDatum | undefined;
+const servers: Server<undefined>[] = [];
+
+beforeAll(async () => {
+  if (!TMUX) return;
+  datum = await startLocalDatum();
+  const res = await datum.admin("config", { body: { delays: { accepted: 700, certificatesReady: 700, programmed: 700 } } });
+  expect(res.status).toBe(200);
+});
+afterAll(async () => {
+  for (const s of servers) s.stop(true);
+  await datum?.stop();
+});
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((done) => server.close(() => done()));
+  return port;
+}
+
+function serve(name: string): number {
+  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response(`hello from ${name}`) });
+  servers.push(server);
+  return server.port as number;
+}
+
+async function startGroup(columns: number, name: string): Promise<{ pane: Pane; down: number }> {
+  const dir = mkdtempSync(join(root, "group-tty-"));
+  const down = await closedPort();
+  writeFileSync(
+    join(dir, "datum-tunnels.yaml"),
+    `name: ${name}\ntunnels:\n  - name: app\n    endpoint: 127.0.0.1:${serve("app")}\n  - name: api\n    endpoint: 127.0.0.1:${down}\n  - name: admin\n    endpoint: 127.0.0.1:${serve("admin")}\n`,
+  );
+  const pane = await Pane.start(columns, ["tunnel", "up"], { root, tmux: TMUX as string, env: (datum as LocalDatum).env, cwd: dir });
+  return { pane, down };
+}
+
+const settled = (s: string) => s.includes("Ready: 2 of 3 services verified");
+
+function expectFinal(final: string, down: number): void {
+  const lines = final.split("\n");
+  expect(lines.filter((l) => SPINNER.test(l))).toEqual([]);
+  expect(lines.filter((l) => /^app https?:\/\/\S+$/.test(l))).toHaveLength(1);
+  expect(lines.filter((l) => /^admin https?:\/\/\S+$/.test(l))).toHaveLength(1);
+  expect(lines.some((l) => /^api https?:/.test(l))).toBe(false);
+  expect(final).toContain(`api: degraded: origin http://127.0.0.1:${down} does not answer`);
+  expect(final).toContain("Disabling 3 tunnels...");
+  for (const svc of ["app", "api", "admin"]) expect(lines.filter((l) => l.startsWith(`${svc}: Tunnel disabled.`))).toHaveLength(1);
+}
+
+describe.skipIf(!TMUX)("tunnel up's live view in a real terminal (tmux)", () => {
+  for (const columns of [120, 40]) {
+    test(`${columns} columns: one row per service, none wider than the terminal, the degraded one says why`, async () => {
+      const { pane, down } = await startGroup(columns, `tty-${columns}`);
+      try {
+        // While live: the rows are there and fit (read from the visible screen, not joined).
+        const live = await pane.waitFor((s) => /\bapi\b.*(waiting|verifying|setting|accepted|certificate|⠋|⠙|⠹|⠸|⠼|⠴|⠦|⠧|⠇|⠏)/.test(s), "api's row while setting up");
+        expect(live).toMatch(/\bapp\b/);
+        const visible = await pane.tmux("capture-pane", "-p");
+        for (const line of visible.split("\n")) expect(line.length).toBeLessThanOrEqual(columns);
+        const after = await pane.waitFor(settled, "the group settled");
+        expect(after).toMatch(/\bapi\b.*degraded/);
+        expectFinal(await pane.interrupt(), down);
+      } finally {
+        await pane.stop();
+      }
+    }, 90_000);
+  }
+
+  test("a resize while the block is drawn (100 → 40 → 80 columns) leaves one header and one set of rows", async () => {
+    const { pane, down } = await startGroup(100, "tty-resize");
+    try {
+      await pane.waitFor((s) => /\bapp\b/.test(s), "the block");
+      await pane.resize(40);
+      await Bun.sleep(300);
+      await pane.resize(80);
+      const after = await pane.waitFor(settled, "the group settled");
+      expect(after.split("\n").filter((l) => l.includes("tty-resize ·")).length).toBeLessThanOrEqual(1);
+      expectFinal(await pane.interrupt(), down);
+    } finally {
+      await pane.stop();
+    }
+  }, 90_000);
+});
