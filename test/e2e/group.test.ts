@@ -255,3 +255,61 @@ describe("bad files", () => {
   });
 });
 
+describe("tunnel up --detach", () => {
+  test("in the background: exit 0 once every service answers; ps, ps --wide, status, logs, reload and stop work on the group by its name", async () => {
+    const one = origin("one");
+    const two = origin("two");
+    const three = origin("three");
+    origins.push(one, two, three);
+    const file = write("bg.yaml", groupFile("bg-stack", [{ name: "one", port: one.port }, { name: "two", port: two.port }]));
+    const started = await cli(["tunnel", "up", "-f", file, "--detach"]);
+    expect(started.code).toBe(0);
+    const urls = urlLines(started.stdout);
+    expect([...urls.keys()]).toEqual(["one", "two"]);
+    expect(started.stderr).toMatch(/^Group bg-stack is ready in the background \(PID \d+\)/m);
+    expect(await body(urls.get("one") as string)).toBe("200 hello from one");
+    expect(await body(urls.get("two") as string)).toBe("200 hello from two");
+
+    const again = await cli(["tunnel", "up", "-f", file, "--detach"]);
+    expect(again.code).toBe(64);
+    expect(again.stderr).toMatch(/^error: group "bg-stack" is already running/m);
+
+    const ps = await cli(["tunnel", "ps"]);
+    expect(ps.code).toBe(0);
+    const row = ps.stdout.split("\n").find((l) => l.startsWith("bg-stack "));
+    expect(row).toMatch(/\bready\b.*2\/2 ready/);
+    const wide = await cli(["tunnel", "ps", "--wide"]);
+    expect(wide.stdout).toMatch(/^bg-stack\/one\s+-\s+ready/m);
+    expect(wide.stdout).toMatch(/^bg-stack\/two\s+-\s+ready/m);
+    const doc = JSON.parse((await cli(["tunnel", "ps", "-o", "json"])).stdout) as { name: string; services?: { name: string; url: string }[] }[];
+    expect(doc.find((e) => e.name === "bg-stack")?.services?.map((x) => [x.name, x.url])).toEqual([["one", urls.get("one")], ["two", urls.get("two")]]);
+
+    const status = await cli(["tunnel", "status", "--name", "bg-stack"]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain(urls.get("one") as string);
+    expect(status.stdout).toContain(urls.get("two") as string);
+    expect((await cli(["tunnel", "status", "--name", "bg-stack", "--probe"])).code).toBe(0);
+
+    // Edit the file and reload by name: it re-reads the file the group was started from.
+    write("bg.yaml", groupFile("bg-stack", [{ name: "one", port: one.port }, { name: "two", port: two.port }, { name: "three", port: three.port }]));
+    const reloaded = await cli(["tunnel", "reload", "--name", "bg-stack"]);
+    expect(reloaded.code).toBe(0);
+    expect(reloaded.stdout).toBe("added: three\nunchanged: 2\n");
+    const threeUrl = (await runState("bg-stack"))?.services?.find((x) => x.name === "three")?.publicUrls[0] as string;
+    await until(async () => (await body(threeUrl)) === "200 hello from three", 15_000, "the added service answers");
+
+    const logs = await cli(["tunnel", "logs", "--name", "bg-stack", "--tail", "200"]);
+    expect(logs.code).toBe(0);
+    expect(logs.stdout).toMatch(/three: Tunnel ready/);
+
+    const stopped = await cli(["tunnel", "stop", "--name", "bg-stack"]);
+    expect(stopped.code).toBe(0);
+    const state = (await runState("bg-stack")) as RunState;
+    expect(state.phase).toBe("stopped");
+    const advertised = new Set(((await snapshot()).connectoradvertisements ?? []).map((a) => a.metadata.name));
+    for (const svc of state.services ?? []) expect(advertised.has(svc.tunnelId as string)).toBe(false);
+    const after = await cli(["tunnel", "ps"]);
+    expect(after.stdout.split("\n").find((l) => l.startsWith("bg-stack "))).toMatch(/\bstopped\b/);
+  }, 180_000);
+});
+

@@ -12,6 +12,13 @@ import { unitDisplayName } from "../../service/inspect.ts";
 import { serviceManager } from "../../service/platform.ts";
 import { exitCodeOf, SERVICE_READY_WAIT_MS, waitForService } from "../../service/wait.ts";
 import { assertSafeName, stateRoot, tunnelDir, tunnelFiles } from "../../state/paths.ts";
+import type { RunState } from "../../state/run-state.ts";
+
+/** The URLs on stdout: a tunnel's, or one `name URL` line per service of a group (as `tunnel up` prints them). */
+function emitUrls(state: RunState): void {
+  if (state.services) for (const s of state.services) emit(`${s.name} ${s.publicUrls[0] ?? "-"}`);
+  else for (const url of state.publicUrls) emit(url);
+}
 
 export const start = defineCommand({
   meta: { name: "start", description: "Start an installed tunnel service and wait until its public URL answers" },
@@ -28,6 +35,14 @@ export const start = defineCommand({
     const manager = serviceManager();
     const entry = await namedTunnel(root, name);
     if (!(await manager.isInstalled(scope, name))) {
+      if (entry?.config && entry.config.endpoint === null) {
+        const file = entry.config.group_file ?? "FILE";
+        throw new Rejected(
+          `group "${name}" is not installed as a service`,
+          `run it in the background with 'tunnel up --detach -f ${file}', or install it with 'tunnel install -f ${file} --session <session>${flag}'`,
+          "not_found",
+        );
+      }
       if (entry) {
         throw new Rejected(
           `tunnel "${name}" is not installed as a service`,
@@ -39,7 +54,7 @@ export const start = defineCommand({
     }
     const unit = unitDisplayName(manager.kind, scope, name);
     if (entry?.running && entry.run?.phase === "ready") {
-      for (const url of entry.run.publicUrls) emit(url);
+      emitUrls(entry.run);
       say(`Tunnel ${name} is already running (${unit}, PID ${entry.run.pid}).`);
       return;
     }
@@ -48,7 +63,7 @@ export const start = defineCommand({
     const waited = await waitForService({ runPath: tunnelFiles(tunnelDir(root, name)).run, manager, scope, name, waitMs: SERVICE_READY_WAIT_MS, since });
     switch (waited.outcome) {
       case "ready":
-        for (const url of waited.state.publicUrls) emit(url);
+        emitUrls(waited.state);
         say(`Started ${unit}: tunnel ${name} is ready (PID ${waited.state.pid}).`);
         return;
       case "failed":
