@@ -282,7 +282,7 @@ describe("tunnel up --detach", () => {
     expect(wide.stdout).toMatch(/^bg-stack\/one\s+-\s+ready/m);
     expect(wide.stdout).toMatch(/^bg-stack\/two\s+-\s+ready/m);
     const doc = JSON.parse((await cli(["tunnel", "ps", "-o", "json"])).stdout) as { name: string; services?: { name: string; url: string }[] }[];
-    expect(doc.find((e) => e.name === "bg-stack")?.services?.map((x) => [x.name, x.url])).toEqual([["one", urls.get("one")], ["two", urls.get("two")]]);
+    expect(doc.find((e) => e.name === "bg-stack")?.services?.map((x) => [x.name, x.url])).toEqual([["one", urls.get("one") as string], ["two", urls.get("two") as string]]);
 
     const status = await cli(["tunnel", "status", "--name", "bg-stack"]);
     expect(status.code).toBe(0);
@@ -301,6 +301,18 @@ describe("tunnel up --detach", () => {
     const logs = await cli(["tunnel", "logs", "--name", "bg-stack", "--tail", "200"]);
     expect(logs.code).toBe(0);
     expect(logs.stdout).toMatch(/three: Tunnel ready/);
+
+    // doctor checks every service's hops, each titled with its name.
+    const doctor = await cli(["tunnel", "doctor", "--name", "bg-stack", "-o", "json"]);
+    const report = JSON.parse(doctor.stdout) as { hops: { id: string; title: string; status: string }[] };
+    for (const svc of ["one", "two", "three"]) {
+      expect(report.hops.filter((h) => h.title.startsWith(`${svc}: `)).map((h) => [h.id, h.status])).toEqual([
+        ["tunnel.objects", "pass"],
+        ["tunnel.dns", "pass"],
+        ["tunnel.edge", "pass"],
+        ["tunnel.origin", "pass"],
+      ]);
+    }
 
     const stopped = await cli(["tunnel", "stop", "--name", "bg-stack"]);
     expect(stopped.code).toBe(0);

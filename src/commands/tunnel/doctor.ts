@@ -104,35 +104,46 @@ export const doctor = defineCommand({
           ["tunnel.origin", "origin answers"],
         ] as const) hops.push(hop.skip(id, "tunnel", title, "the tunnel's state could not be read"));
       } else {
-        const id = s.run?.tunnelId ?? undefined;
-        let hostnames = s.run?.hostnames ?? [];
-        if (id === undefined) hops.push(objectsHop(undefined, undefined, name));
-        else if (!apiOk || !credentials.token || !target.apiBase || !target.project) {
-          hops.push(hop.skip("tunnel.objects", "tunnel", "tunnel objects", "the API is not usable (see above)", { target: id }));
+        const one = async (id: string | undefined, recordedHostnames: readonly string[], endpoint: string | undefined): Promise<Hop[]> => {
+          const out: Hop[] = [];
+          let hostnames = [...recordedHostnames];
+          if (id === undefined) out.push(objectsHop(undefined, undefined, name));
+          else if (!apiOk || !credentials.token || !target.apiBase || !target.project) {
+            out.push(hop.skip("tunnel.objects", "tunnel", "tunnel objects", "the API is not usable (see above)", { target: id }));
+          } else {
+            const token = credentials.token;
+            const tokens: TokenProvider = { token: async () => token, invalidate: async () => token };
+            const client = new ControlPlaneClient({ apiBase: target.apiBase, project: target.project, tokens, proxy, budget: { attempts: 1, spacingMs: 0 }, notice: () => undefined });
+            const service = new TunnelService({ client, endpointId: s.identity?.endpointIdHex ?? "", allowListPath: tunnelFiles(dir as string).allowList });
+            const progress = await service.progress(id, { advertisement: true }).catch((err: unknown) => {
+              if (err instanceof CliError) return err;
+              throw err;
+            });
+            out.push(objectsHop(id, progress, name));
+            if (progress && !(progress instanceof CliError) && progress.hostnames.length > 0) hostnames = progress.hostnames;
+          }
+          const origin = endpoint ? await originHop(endpoint) : hop.skip("tunnel.origin", "tunnel", "origin answers", "no endpoint recorded");
+          const hostname = hostnames[0];
+          if (hostname) {
+            const url = publicUrl(hostname, tunnelEnv);
+            out.push(await dnsHop(hostname, url, proxy));
+            out.push(await edgeHop(url, proxy, s.running, name, origin.status === "fail"));
+          } else {
+            out.push(hop.skip("tunnel.dns", "tunnel", "public hostname resolves", "no hostname yet"));
+            out.push(hop.skip("tunnel.edge", "tunnel", "edge answers", "no hostname yet"));
+          }
+          out.push(origin);
+          return out;
+        };
+        const services = s.run?.services;
+        if (services && services.length > 0) {
+          // A group (docs/groups.md): every service's hops, each titled with its name.
+          for (const svc of services) {
+            for (const h of await one(svc.tunnelId ?? undefined, svc.hostnames, svc.endpoint ?? undefined)) hops.push({ ...h, title: `${svc.name}: ${h.title}` });
+          }
         } else {
-          const token = credentials.token;
-          const tokens: TokenProvider = { token: async () => token, invalidate: async () => token };
-          const client = new ControlPlaneClient({ apiBase: target.apiBase, project: target.project, tokens, proxy, budget: { attempts: 1, spacingMs: 0 }, notice: () => undefined });
-          const service = new TunnelService({ client, endpointId: s.identity?.endpointIdHex ?? "", allowListPath: tunnelFiles(dir as string).allowList });
-          const progress = await service.progress(id, { advertisement: true }).catch((err: unknown) => {
-            if (err instanceof CliError) return err;
-            throw err;
-          });
-          hops.push(objectsHop(id, progress, name));
-          if (progress && !(progress instanceof CliError) && progress.hostnames.length > 0) hostnames = progress.hostnames;
+          hops.push(...(await one(s.run?.tunnelId ?? undefined, s.run?.hostnames ?? [], s.config?.endpoint ?? s.run?.endpoint ?? undefined)));
         }
-        const endpoint = s.config?.endpoint ?? s.run?.endpoint ?? undefined;
-        const origin = endpoint ? await originHop(endpoint) : hop.skip("tunnel.origin", "tunnel", "origin answers", "no endpoint recorded");
-        const hostname = hostnames[0];
-        if (hostname) {
-          const url = publicUrl(hostname, tunnelEnv);
-          hops.push(await dnsHop(hostname, url, proxy));
-          hops.push(await edgeHop(url, proxy, s.running, name, origin.status === "fail"));
-        } else {
-          hops.push(hop.skip("tunnel.dns", "tunnel", "public hostname resolves", "no hostname yet"));
-          hops.push(hop.skip("tunnel.edge", "tunnel", "edge answers", "no hostname yet"));
-        }
-        hops.push(origin);
       }
     }
 
