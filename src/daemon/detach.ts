@@ -9,7 +9,7 @@
 import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { CliError } from "../errors.ts";
+import { CliError, Exit, isErrorCode } from "../errors.ts";
 import { readRunState, type RunState } from "../state/run-state.ts";
 import { selfCommand } from "./self-command.ts";
 
@@ -114,4 +114,16 @@ export async function startDetached(o: DetachOptions): Promise<DetachOutcome> {
     if (Date.now() >= deadline) return { outcome: "provisioning", pid, state: last };
     await Bun.sleep(POLL_MS);
   }
+}
+
+/** The child's failure as this process's error: its own code and cause, so `--error-format json` here says what it said there. */
+export function childFailure(outcome: Extract<DetachOutcome, { outcome: "failed" }>): CliError {
+  return new CliError(
+    outcome.message,
+    outcome.exit as CliError["exit"],
+    outcome.hint,
+    isErrorCode(outcome.code) ? outcome.code : "internal",
+    outcome.details,
+    outcome.exit === Exit.unreachable || outcome.exit === Exit.provisioning,
+  );
 }

@@ -13,12 +13,12 @@ import { watch, type FSWatcher } from "node:fs";
 import { rm } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import * as v from "valibot";
-import { CliError, Exit, Rejected } from "../errors.ts";
-import { describeFailure } from "../failure.ts";
-import { log, say } from "../log.ts";
+import { CliError, Rejected } from "../errors.ts";
+import { log } from "../log.ts";
 import { attachFileLogging } from "../logs/json-lines.ts";
 import { notifierSink, type ServiceNotifier } from "../listen/foreground.ts";
 import { ListenEventBus, type ListenSink } from "../listen/events.ts";
+import { onStopSignals, runToEnd, serveHealth } from "../listen/process-run.ts";
 import { RunRecorder } from "../listen/run-recorder.ts";
 import { writeFileAtomic } from "../state/atomic-write.ts";
 import { acquireSlotLock, type SlotLock } from "../state/lock.ts";
@@ -26,7 +26,7 @@ import { stateRoot, tunnelDir, tunnelFiles, type Scope } from "../state/paths.ts
 import { readTextIfExists } from "../state/read-optional.ts";
 import { readTunnelConfig } from "../state/tunnel-config.ts";
 import { envWithSettings } from "../state/tunnel-settings.ts";
-import { openProject } from "../tunnel/open-project.ts";
+import { openProject, sessionDepsOf } from "../tunnel/open-project.ts";
 import { parseGroupFile, type GroupFile } from "./config.ts";
 import { GroupSession } from "./session.ts";
 import { groupViewFor, GroupPlainView } from "./view.ts";
@@ -60,21 +60,7 @@ export async function runGroup(o: GroupRunOptions): Promise<void> {
   const files = tunnelFiles(dir);
   const fileLogging = o.fileLogs ? attachFileLogging(log, { dir, tunnel: o.name }) : undefined;
   const controller = new AbortController();
-  let signals = 0;
-  const onSignal = (signalName: string) => {
-    signals++;
-    if (signals === 1) {
-      log.debug(`${signalName} received: disabling the group's tunnels`);
-      controller.abort(new Error(signalName));
-      return;
-    }
-    say(`error: ${signalName} again: forced exit before the tunnels were disabled`);
-    process.exit(1);
-  };
-  const onInt = () => onSignal("SIGINT");
-  const onTerm = () => onSignal("SIGTERM");
-  process.on("SIGINT", onInt);
-  process.on("SIGTERM", onTerm);
+  const offSignals = onStopSignals(controller, "the group's tunnels");
   let onHup: (() => void) | undefined;
   let watcher: FSWatcher | undefined;
   let healthServer: { stop(): Promise<void> } | undefined;
@@ -94,17 +80,11 @@ export async function runGroup(o: GroupRunOptions): Promise<void> {
     const events = new ListenEventBus((event) => recorder.record(event), [...(o.notifier ? [notifierSink(o.notifier)] : []), view]);
     recorder.publishTo((event) => events.on(event));
     const session = new GroupSession({
-      project: project.context.project,
-      apiBase: project.context.apiBase,
-      session: project.context.session,
-      service: project.service,
-      tokens: project.tokens,
+      ...sessionDepsOf(project),
       slotDir: dir,
       runPath: files.run,
       slotLabel: `group ${o.name}`,
       lock,
-      secretKey: project.identity.secretKey,
-      endpointId: project.identity.endpointIdHex,
       events,
       env,
       signal: controller.signal,
@@ -148,46 +128,20 @@ export async function runGroup(o: GroupRunOptions): Promise<void> {
       if (now !== undefined && now !== lastSeen) queueReload("the file changed");
     });
 
-    if (health) {
-      const { parseHealthAddress } = await import("../health/address.ts");
-      const { startHealthServer } = await import("../health/server.ts");
-      const address = parseHealthAddress(health);
-      if (!address.loopback) say(`warning: the health endpoint on ${health} is reachable from other machines`);
-      const server = await startHealthServer({ host: address.host, port: address.port, state: () => recorder.state() });
-      healthServer = server;
-      log.info(`Health endpoint: ${server.url}/readyz (also /livez, /metrics)`);
-    }
+    if (health) healthServer = await serveHealth(health, () => recorder.state());
     o.notifier?.startWatchdog(() => session.dataPlaneHealth());
-    try {
-      const code = await session.run();
+    const stopReloads = async () => {
       watcher?.close();
       await reloading;
-      await events.drained();
-      await recorder.finish(code === 0 ? "stopped" : "failed", code, code === 0 ? undefined : { message: "every service of the group ended", exit: code, at: new Date().toISOString() });
-      process.exitCode = code;
-    } catch (err) {
-      const failure = describeFailure(err);
-      const exit = err instanceof CliError ? err.exit : Exit.runtime;
-      await events.drained();
-      await recorder.finish("failed", exit, {
-        message: (failure.lines[0] ?? "error").replace(/^error: /, ""),
-        ...(err instanceof CliError && err.hint ? { hint: err.hint } : {}),
-        ...(err instanceof CliError ? { code: err.code } : {}),
-        ...(err instanceof CliError && err.details ? { details: err.details } : {}),
-        exit,
-        at: new Date().toISOString(),
-      });
-      if (o.fileLogs) log.error(failure.lines.join(" "));
-      throw err;
-    }
+    };
+    await runToEnd(() => session.run(), { events, recorder, ended: "every service of the group ended", logsLines: o.fileLogs, before: stopReloads });
   } finally {
     watcher?.close();
     o.notifier?.close();
     await healthServer?.stop();
     lock?.release();
     fileLogging?.detach();
-    process.off("SIGINT", onInt);
-    process.off("SIGTERM", onTerm);
+    offSignals();
     if (onHup) process.off("SIGHUP", onHup);
   }
 }

@@ -6,6 +6,7 @@
 import * as v from "valibot";
 import { Malformed } from "../errors.ts";
 import { writeFileAtomic } from "../state/atomic-write.ts";
+import { oneAtATime } from "../state/one-at-a-time.ts";
 import { readTextIfExists } from "../state/read-optional.ts";
 
 const ServiceIds = v.record(v.pipe(v.string(), v.minLength(1)), v.pipe(v.string(), v.minLength(1)));
@@ -25,19 +26,11 @@ export async function readServiceIds(path: string): Promise<ServiceIds> {
   return parsed.output;
 }
 
-// One read-modify-write at a time per file in this process (services start side by side).
-const pending = new Map<string, Promise<unknown>>();
-
+/** Read, apply `edit`, write back atomically (services start side by side: one edit at a time). */
 export function updateServiceIds(path: string, edit: (ids: Record<string, string>) => Record<string, string>): Promise<ServiceIds> {
-  const previous = pending.get(path) ?? Promise.resolve();
-  const run = previous.catch(() => undefined).then(async () => {
+  return oneAtATime(path, async () => {
     const next = edit({ ...(await readServiceIds(path)) });
     await writeFileAtomic(path, `${JSON.stringify(next, null, 2)}\n`);
     return next;
   });
-  pending.set(path, run);
-  void run.finally(() => {
-    if (pending.get(path) === run) pending.delete(path);
-  }).catch(() => undefined);
-  return run;
 }

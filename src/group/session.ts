@@ -10,11 +10,9 @@
  * (deleted with `prune`), changed ones updated in place, added ones started; the others are not
  * touched at all, so no request to them fails. Reloads run one at a time.
  */
-import { resolve } from "node:path";
 import { CliError, Rejected } from "../errors.ts";
 import { log } from "../log.ts";
-import { liveIdentities } from "../state/live-identities.ts";
-import { stateRoot } from "../state/paths.ts";
+import { liveIdentitiesBeside } from "../state/live-identities.ts";
 import { removeEntry, updateAllowList } from "../state/allowlist.ts";
 import { slotFiles } from "../state/paths.ts";
 import { passedOverLine } from "../tunnel/adoption.ts";
@@ -197,8 +195,7 @@ export class GroupSession {
     const recorded = ids[spec.name];
     if (recorded) existing = await service.get(recorded).catch((err: unknown) => (err instanceof Rejected ? undefined : Promise.reject(err)));
     if (!existing) {
-      const roots = [...new Set([resolve(d.slotDir, "..", ".."), stateRoot("user", { env: d.env }), stateRoot("system", { env: d.env })])];
-      const decision = await service.findAdoptable(spec.endpoint, await liveIdentities(roots, d.slotDir));
+      const decision = await service.findAdoptable(spec.endpoint, await liveIdentitiesBeside(d.slotDir, d.env));
       if (decision.kind === "adopt") existing = decision.tunnel;
       else {
         const line = passedOverLine(spec.endpoint, decision.passedOver);

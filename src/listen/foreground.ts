@@ -4,20 +4,19 @@
  * records `run.json`, optionally serves the health endpoint and tells a service manager about
  * readiness, runs the `ListenSession`, and turns the outcome into an exit code.
  */
-import { CliError, Exit } from "../errors.ts";
-import { describeFailure } from "../failure.ts";
-import { log, say } from "../log.ts";
+import { log } from "../log.ts";
 import { attachFileLogging, attachStdoutLogging } from "../logs/json-lines.ts";
 import { acquireSlotLock, type SlotLock } from "../state/lock.ts";
 import { projectDir, slotFiles, stateRoot, tunnelDir, tunnelFiles, type Scope } from "../state/paths.ts";
 import { writeTunnelConfig, type TunnelConfig } from "../state/tunnel-config.ts";
 import { envWithSettings } from "../state/tunnel-settings.ts";
 import type { WatchdogCheck } from "../service/watchdog.ts";
-import { openProject } from "../tunnel/open-project.ts";
+import { openProject, sessionDepsOf } from "../tunnel/open-project.ts";
 import { writeStdout } from "../stdout.ts";
 import { ListenEventBus, type ListenEvent, type ListenSink } from "./events.ts";
 import { PlainReporter, reporterFor } from "./reporter.ts";
 import { RunRecorder } from "./run-recorder.ts";
+import { onStopSignals, runToEnd, serveHealth } from "./process-run.ts";
 import { ListenSession } from "./session.ts";
 
 /** What a service manager wants to hear (systemd `sd_notify`; launchd and SCM need nothing). */
@@ -102,21 +101,7 @@ export async function runForeground(o: ForegroundOptions): Promise<void> {
   const stdoutLogging = o.stdoutLogs && !fileLogging ? attachStdoutLogging(log, o.name ?? "", writeStdout) : undefined;
   const logsLines = o.fileLogs || stdoutLogging !== undefined;
   const controller = new AbortController();
-  let signals = 0;
-  const onSignal = (signalName: string) => {
-    signals++;
-    if (signals === 1) {
-      log.debug(`${signalName} received: disabling the tunnel`);
-      controller.abort(new Error(signalName));
-      return;
-    }
-    say(`error: ${signalName} again: forced exit before the tunnel was disabled`);
-    process.exit(1);
-  };
-  const onInt = () => onSignal("SIGINT");
-  const onTerm = () => onSignal("SIGTERM");
-  process.on("SIGINT", onInt);
-  process.on("SIGTERM", onTerm);
+  const offSignals = onStopSignals(controller, "the tunnel");
 
   let healthServer: { stop(): Promise<void> } | undefined;
   let lock: SlotLock | undefined;
@@ -155,17 +140,11 @@ export async function runForeground(o: ForegroundOptions): Promise<void> {
     recorder.publishTo((event) => events.on(event));
     const session = new ListenSession(
       {
-        project: project.context.project,
-        apiBase: project.context.apiBase,
-        session: project.context.session,
-        service: project.service,
-        tokens: project.tokens,
+        ...sessionDepsOf(project),
         slotDir: dir,
         runPath,
         slotLabel,
         lock,
-        secretKey: project.identity.secretKey,
-        endpointId: project.identity.endpointIdHex,
         events,
         env,
         signal: controller.signal,
@@ -181,43 +160,15 @@ export async function runForeground(o: ForegroundOptions): Promise<void> {
       },
     );
     recorder.follow(() => session.liveFigures());
-    if (health) {
-      const { parseHealthAddress } = await import("../health/address.ts");
-      const { startHealthServer } = await import("../health/server.ts");
-      const address = parseHealthAddress(health);
-      if (!address.loopback) say(`warning: the health endpoint on ${health} is reachable from other machines`);
-      const server = await startHealthServer({ host: address.host, port: address.port, state: () => recorder.state() });
-      healthServer = server;
-      log.info(`Health endpoint: ${server.url}/readyz (also /livez, /metrics)`);
-    }
+    if (health) healthServer = await serveHealth(health, () => recorder.state());
     o.notifier?.startWatchdog(() => session.dataPlaneHealth());
-    try {
-      const code = await session.run();
-      await events.drained();
-      await recorder.finish(code === 0 ? "stopped" : "failed", code, code === 0 ? undefined : { message: "the tunnel ended", exit: code, at: new Date().toISOString() });
-      process.exitCode = code;
-    } catch (err) {
-      const failure = describeFailure(err);
-      const exit = err instanceof CliError ? err.exit : Exit.runtime;
-      await events.drained();
-      await recorder.finish("failed", exit, {
-        message: (failure.lines[0] ?? "error").replace(/^error: /, ""),
-        ...(err instanceof CliError && err.hint ? { hint: err.hint } : {}),
-        ...(err instanceof CliError ? { code: err.code } : {}),
-        ...(err instanceof CliError && err.details ? { details: err.details } : {}),
-        exit,
-        at: new Date().toISOString(),
-      });
-      if (logsLines) log.error(failure.lines.join(" "));
-      throw err;
-    }
+    await runToEnd(() => session.run(), { events, recorder, ended: "the tunnel ended", logsLines });
   } finally {
     o.notifier?.close();
     await healthServer?.stop();
     lock?.release();
     fileLogging?.detach();
     stdoutLogging?.detach();
-    process.off("SIGINT", onInt);
-    process.off("SIGTERM", onTerm);
+    offSignals();
   }
 }

@@ -7,13 +7,9 @@
  * The main thread owns the token source and the control plane; workers own the data plane, the
  * heartbeat and the probes, and talk to us only in typed messages (workers/messages.ts).
  */
-import { resolve } from "node:path";
-import type { TokenSource } from "../auth/token-source.ts";
 import { Rejected, UsageError } from "../errors.ts";
 import { log } from "../log.ts";
-import type { SlotLock } from "../state/lock.ts";
-import { stateRoot } from "../state/paths.ts";
-import { liveIdentities } from "../state/live-identities.ts";
+import { liveIdentitiesBeside } from "../state/live-identities.ts";
 import { passedOverLine } from "../tunnel/adoption.ts";
 import { trimAfterStart } from "../supervise/heap-trim.ts";
 import { normalizeEndpoint, validateEndpoint } from "../tunnel/endpoint.ts";
@@ -22,7 +18,7 @@ import { SetupAborted, TerminalFailure } from "./await-setup.ts";
 import type { ListenEvent, ListenSink } from "./events.ts";
 import type { LiveFigures } from "./run-recorder.ts";
 import type { WatchdogCheck } from "../service/watchdog.ts";
-import { ListenAgent } from "./agent.ts";
+import { ListenAgent, type AgentDeps } from "./agent.ts";
 import { ServiceRun } from "./service-run.ts";
 
 export interface ListenRequest {
@@ -38,27 +34,11 @@ export interface ListenRequest {
   readonly confirm?: ((question: string) => Promise<boolean>) | undefined;
 }
 
-export interface ListenDeps {
-  readonly project: string;
-  readonly apiBase: string;
+/** An agent's dependencies (agent.ts), the control plane's tunnel service, and where the events go. */
+export interface ListenDeps extends Omit<AgentDeps, "emit"> {
   readonly service: TunnelService;
-  readonly tokens: TokenSource;
-  readonly slotDir: string;
-  /** The datumctl session, for status. */
-  readonly session?: string | undefined;
-  /** `run.json` of the slot: its `boundPort` is reused so a restart keeps its addresses. */
-  readonly runPath: string;
-  /** What the slot is, for messages: `project web` or `tunnel dev-app`. */
-  readonly slotLabel: string;
-  readonly secretKey: Uint8Array;
-  readonly endpointId: string;
   /** Where everything this listen reports goes: one event stream (events.ts). */
   readonly events: ListenSink;
-  readonly env: Readonly<Record<string, string | undefined>>;
-  /** Aborted by the first SIGINT/SIGTERM. */
-  readonly signal: AbortSignal;
-  /** The slot's lock, when the caller took it before writing anything (foreground.ts). */
-  readonly lock?: SlotLock | undefined;
 }
 
 /** Pure: which tunnel to use, given the flags and what the project has (docs/adoption.md). */
@@ -133,8 +113,7 @@ export class ListenSession {
         );
       }
     } else if (req.endpoint !== undefined) {
-      const roots = [...new Set([resolve(this.#d.slotDir, "..", ".."), stateRoot("user", { env: this.#d.env }), stateRoot("system", { env: this.#d.env })])];
-      const decision = await service.findAdoptable(req.endpoint, await liveIdentities(roots, this.#d.slotDir));
+      const decision = await service.findAdoptable(req.endpoint, await liveIdentitiesBeside(this.#d.slotDir, this.#d.env));
       if (decision.kind === "adopt") existing = decision.tunnel;
       else {
         const line = passedOverLine(normalizeEndpoint(req.endpoint), decision.passedOver);

@@ -11,6 +11,7 @@ import * as v from "valibot";
 import type { AllowListEntry } from "../../workers/messages.ts";
 import { Malformed } from "../errors.ts";
 import { isCode, writeFileAtomic } from "./atomic-write.ts";
+import { oneAtATime } from "./one-at-a-time.ts";
 
 /** One entry of `state.yml`: the data plane's entry (its `id` the tunnel's HTTPProxy name), plus a label. */
 export interface AllowEntry extends AllowListEntry {
@@ -110,26 +111,16 @@ export async function writeAllowList(path: string, entries: readonly AllowEntry[
   await writeFileAtomic(path, serializeAllowList(entries));
 }
 
-// Serializes read-modify-write cycles on one file within this process, so two concurrent service
-// calls cannot lose each other's edit. (Across processes the project slot's lock owns the file.)
-const pending = new Map<string, Promise<unknown>>();
-
-/** Read, apply `edit`, write back atomically; returns the new entries. */
+/** Read, apply `edit`, write back atomically (one edit of the file at a time); returns the new entries. */
 export function updateAllowList(
   path: string,
   edit: (entries: AllowEntry[]) => AllowEntry[],
 ): Promise<AllowEntry[]> {
-  const previous = pending.get(path) ?? Promise.resolve();
-  const run = previous.catch(() => undefined).then(async () => {
+  return oneAtATime(path, async () => {
     const next = edit(await readAllowList(path));
     await writeAllowList(path, next);
     return next;
   });
-  pending.set(path, run);
-  void run.finally(() => {
-    if (pending.get(path) === run) pending.delete(path);
-  }).catch(() => undefined);
-  return run;
 }
 
 function corrupt(path: string, details: string): Malformed {

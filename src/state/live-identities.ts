@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 import type { LiveIdentity } from "../tunnel/adoption.ts";
 import { endpointIdViaNodeCrypto, SECRET_KEY_LENGTH } from "./identity.ts";
 import { liveLockHolder } from "./lock.ts";
-import { slotFiles } from "./paths.ts";
+import { slotFiles, stateRoot } from "./paths.ts";
 
 async function subdirs(dir: string): Promise<string[]> {
   try {
@@ -49,4 +49,13 @@ export async function liveIdentities(roots: readonly string[], exceptDir: string
     }
   }
   return found;
+}
+
+/**
+ * The running identities a slot must not take tunnels from: under its own state root (two levels
+ * up) and both scopes' default roots, except itself.
+ */
+export function liveIdentitiesBeside(slotDir: string, env: Readonly<Record<string, string | undefined>>): Promise<LiveIdentity[]> {
+  const roots = [...new Set([resolve(slotDir, "..", ".."), stateRoot("user", { env }), stateRoot("system", { env })])];
+  return liveIdentities(roots, slotDir);
 }

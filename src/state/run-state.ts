@@ -48,6 +48,18 @@ export const TargetCountersDoc = v.looseObject({
   active: Num,
 });
 
+/** One tunnel's facts, in a single tunnel's `run.json` and in each service of a group's. */
+const TunnelFields = {
+  tunnelId: v.nullable(Str),
+  label: v.nullable(Str),
+  endpoint: v.nullable(Str),
+  hostnames: v.array(Str),
+  publicUrls: v.array(Str),
+  readyAt: v.nullable(Str),
+  /** Milliseconds from start to verified ready. */
+  setupMs: v.nullable(Num),
+};
+
 const ReadinessDoc = v.object({
   ready: v.boolean(),
   reason: Str,
@@ -57,17 +69,12 @@ const ReadinessDoc = v.object({
 /**
  * One service of a group (docs/groups.md): its tunnel, where setup stands and its own readiness
  * verdict. The agent-level facts (identity, heartbeat, workers, counters) stay at the top of
- * `run.json`; `counters.targets` is keyed by tunnel id, so a service's traffic is found by `tunnelId`.
+ * `run.json`; `counters.targets` is keyed by the target the edge asked for (`host:port`), so a
+ * service's traffic is found by its endpoint (src/health/target-services.ts).
  */
 export const ServiceRecord = v.object({
   name: Str,
-  tunnelId: v.nullable(Str),
-  label: v.nullable(Str),
-  endpoint: v.nullable(Str),
-  hostnames: v.array(Str),
-  publicUrls: v.array(Str),
-  readyAt: v.nullable(Str),
-  setupMs: v.nullable(Num),
+  ...TunnelFields,
   readiness: ReadinessDoc,
   conditions: v.array(v.object({ step: Str, status: Str, reason: v.nullable(Str), message: v.nullable(Str), resource: v.nullable(Str) })),
   /** Why the service stopped being served (deleted upstream, terminal failure), or null. */
@@ -108,14 +115,7 @@ export const RunState = v.object({
   /** Named tunnel, or null for an unnamed project slot. */
   name: v.nullable(Str),
   project: Str,
-  tunnelId: v.nullable(Str),
-  label: v.nullable(Str),
-  endpoint: v.nullable(Str),
-  hostnames: v.array(Str),
-  publicUrls: v.array(Str),
-  readyAt: v.nullable(Str),
-  /** Milliseconds from start to verified ready. */
-  setupMs: v.nullable(Num),
+  ...TunnelFields,
   endpointId: v.nullable(Str),
   boundPort: v.nullable(Num),
   addresses: v.array(v.object({ address: Str, port: Num })),
@@ -125,11 +125,7 @@ export const RunState = v.object({
    * The readiness verdict (`src/listen/readiness.ts`), recorded on every change: `/readyz`,
    * `/metrics`, `ps` and `status` all answer from it. `state` is absent in files older than it.
    */
-  readiness: v.object({
-    ready: v.boolean(),
-    reason: Str,
-    state: v.optional(v.picklist(["starting", "ready", "degraded", "stopping", "stopped", "failed", "dead"])),
-  }),
+  readiness: ReadinessDoc,
   /** The runtime watch's last poll of the tunnel's objects (absent until the first one). */
   watch: v.optional(
     v.object({

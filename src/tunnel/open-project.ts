@@ -23,6 +23,19 @@ export interface ProjectSession {
   readonly slotDir: string;
 }
 
+/** What a listen or a group takes from an open project (src/listen/agent.ts, session.ts). */
+export function sessionDepsOf(project: ProjectSession) {
+  return {
+    project: project.context.project,
+    apiBase: project.context.apiBase,
+    session: project.context.session,
+    service: project.service,
+    tokens: project.tokens,
+    secretKey: project.identity.secretKey,
+    endpointId: project.identity.endpointIdHex,
+  } as const;
+}
+
 export interface OpenOptions {
   readonly project?: string | undefined;
   readonly session?: string | undefined;

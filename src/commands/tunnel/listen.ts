@@ -1,9 +1,9 @@
 import { createInterface } from "node:readline/promises";
 import { defineCommand } from "citty";
-import { startDetached } from "../../daemon/detach.ts";
+import { childFailure, startDetached } from "../../daemon/detach.ts";
 import { parseDuration } from "../../daemon/duration.ts";
 import { namedTunnel } from "../../daemon/inventory.ts";
-import { CliError, Exit, isErrorCode, Rejected, StillProvisioning, UsageError } from "../../errors.ts";
+import { Rejected, StillProvisioning, UsageError } from "../../errors.ts";
 import { runForeground } from "../../listen/foreground.ts";
 import { checkListenFlags } from "../../listen/session.ts";
 import { say } from "../../log.ts";
@@ -152,15 +152,7 @@ export const listen = defineCommand({
           );
         }
         case "failed":
-          // The child's own code and cause, so `--error-format json` here says what it said there.
-          throw new CliError(
-            outcome.message,
-            outcome.exit as CliError["exit"],
-            outcome.hint,
-            isErrorCode(outcome.code) ? outcome.code : "internal",
-            outcome.details,
-            outcome.exit === Exit.unreachable || outcome.exit === Exit.provisioning,
-          );
+          throw childFailure(outcome);
       }
     }
 

@@ -13,8 +13,8 @@ import { readDatumctlConfig } from "../../context/datumctl-config.ts";
 import { resolveContext } from "../../context/resolve.ts";
 import { namedTunnel } from "../../daemon/inventory.ts";
 import { parseDuration } from "../../daemon/duration.ts";
-import { startDetached } from "../../daemon/detach.ts";
-import { CliError, Exit, isErrorCode, Rejected, StillProvisioning } from "../../errors.ts";
+import { childFailure, startDetached } from "../../daemon/detach.ts";
+import { Rejected, StillProvisioning } from "../../errors.ts";
 import { say } from "../../log.ts";
 import { emit, formatJson } from "../../output.ts";
 import { onPath } from "../../service/executable.ts";
@@ -129,14 +129,7 @@ export const up = defineCommand({
           );
         }
         case "failed":
-          throw new CliError(
-            outcome.message,
-            outcome.exit as CliError["exit"],
-            outcome.hint,
-            isErrorCode(outcome.code) ? outcome.code : "internal",
-            outcome.details,
-            outcome.exit === Exit.unreachable || outcome.exit === Exit.provisioning,
-          );
+          throw childFailure(outcome);
       }
     }
 
