@@ -16,14 +16,20 @@
  *     -->
  *
  * A rule applies to the command lines that contain its backquoted text; for each line the first
- * matching step rule wins (placeholders apply to every line). A rule that matches no line is an
- * error, so markers cannot go stale silently.
+ * matching step rule wins (placeholders apply to every line). The rules that say when to Ctrl+C
+ * apply only to the lines that run until Ctrl+C, so `tunnel up` can name the foreground `up`
+ * without also naming `tunnel up --detach`. A rule that matches no line is an error, so markers
+ * cannot go stale silently.
+ *
+ * A here-document that writes a file (`cat > FILE <<'EOF'` ... `EOF`, or `cat >>` to append) is a
+ * step of its own: the walkthrough writes its lines, as printed, into FILE in the session's
+ * working directory. Its delimiter is quoted, as the shell would otherwise expand `$` in it.
  */
 
 export type Directive =
   | { readonly kind: "skip"; readonly reason: string }
   | { readonly kind: "exits"; readonly code: number }
-  /** A command that runs until Ctrl+C: stopped once ready (listen: its ready line; others: a first line). */
+  /** A command that runs until Ctrl+C: stopped once ready (listen: its ready line; up: a `name URL` line per service; others: a first line). */
   | { readonly kind: "ctrl-c-once-ready" }
   /** A command that runs until Ctrl+C, kept running while later lines run; Ctrl+C after `after`, else at the block's end. */
   | { readonly kind: "another-terminal"; readonly after?: string }
@@ -41,6 +47,8 @@ export interface Step {
   readonly line: number;
   /** The command as the README prints it, continuation lines joined, comment dropped. */
   readonly text: string;
+  /** The lines of its here-document, verbatim, each ending in a newline. */
+  readonly heredoc?: string;
   readonly directive?: Directive;
 }
 
@@ -56,6 +64,8 @@ export interface Block {
 export type Command =
   | { readonly kind: "cli"; readonly args: readonly string[] }
   | { readonly kind: "curl"; readonly url?: string }
+  /** `cat > FILE <<'EOF'` (or `>>`, appending): write the here-document into FILE. */
+  | { readonly kind: "write"; readonly file: string; readonly append: boolean; readonly text: string }
   | { readonly kind: "other" };
 
 /** The ways the README invokes the CLI, longest first. */
@@ -81,21 +91,43 @@ function parseDirective(text: string, where: string): Directive | Placeholder["e
   throw new Error(`${where}: unknown walkthrough rule "${t}"`);
 }
 
-/** Join `\` continuations and drop comments and blank lines: one entry per command, with its line. */
-export function commandLines(body: readonly string[], firstLine: number): { line: number; text: string }[] {
-  const out: { line: number; text: string }[] = [];
+/** A command line that ends in a here-document operator: `<<'EOF'`, `<<"EOF"`, `<<EOF`, `<<-EOF`. */
+const HEREDOC = /<<(-?)[ \t]*(['"]?)([A-Za-z_][A-Za-z0-9_]*)\2$/;
+
+/**
+ * Join `\` continuations and drop comments and blank lines: one entry per command, with its line.
+ * A here-document's lines, up to its delimiter, belong to the command that opens it (verbatim:
+ * nothing in them is a comment).
+ */
+export function commandLines(body: readonly string[], firstLine: number): { line: number; text: string; heredoc?: string }[] {
+  const out: { line: number; text: string; heredoc?: string }[] = [];
   let pending: { line: number; text: string } | undefined;
-  body.forEach((raw, i) => {
-    const text = stripComment(raw).trimEnd();
+  for (let i = 0; i < body.length; i++) {
+    const text = stripComment(body[i] as string).trimEnd();
     const continued = text.endsWith("\\");
     const piece = (continued ? text.slice(0, -1) : text).trim();
     if (pending) pending.text += ` ${piece}`;
     else if (piece !== "") pending = { line: firstLine + i, text: piece };
-    if (!continued && pending) {
-      out.push({ line: pending.line, text: pending.text.trim() });
-      pending = undefined;
+    if (continued || !pending) continue;
+    const command = { line: pending.line, text: pending.text.trim() };
+    pending = undefined;
+    const doc = HEREDOC.exec(command.text);
+    if (!doc) {
+      out.push(command);
+      continue;
     }
-  });
+    const [, dash, quote, delimiter] = doc;
+    const lines: string[] = [];
+    for (i++; i < body.length && (dash ? (body[i] as string).replace(/^\t+/, "") : body[i]) !== delimiter; i++) {
+      lines.push(dash ? (body[i] as string).replace(/^\t+/, "") : (body[i] as string));
+    }
+    if (i >= body.length) throw new Error(`README.md:${command.line}: the here-document has no closing ${delimiter} line`);
+    const heredoc = lines.map((l) => `${l}\n`).join("");
+    if (!quote && /[$`\\]/.test(heredoc)) {
+      throw new Error(`README.md:${command.line}: an unquoted here-document with $, \` or \\ in it: quote its delimiter (<<'${delimiter}') so it is written as printed`);
+    }
+    out.push({ ...command, heredoc });
+  }
   if (pending) out.push(pending);
   return out;
 }
@@ -157,8 +189,18 @@ export function shellWords(text: string): string[] {
 
 const OPERATORS = new Set(["|", "||", "&", "&&", ";"]);
 
-/** What a command line is to the walkthrough: the CLI (with its arguments), curl, or something else. */
-export function classify(text: string, directive?: Directive): Command {
+/**
+ * What a command line is to the walkthrough: the CLI (with its arguments), curl, a file written
+ * from its here-document, or something else.
+ */
+export function classify(text: string, directive?: Directive, heredoc?: string): Command {
+  if (heredoc !== undefined) {
+    const words = shellWords(text.replace(HEREDOC, ""));
+    if (words.length === 3 && words[0] === "cat" && (words[1] === ">" || words[1] === ">>")) {
+      return { kind: "write", file: words[2] as string, append: words[1] === ">>", text: heredoc };
+    }
+    return { kind: "other" };
+  }
   let words = shellWords(text);
   if (directive?.kind === "up-to-pipe") {
     const pipe = words.indexOf("|");
@@ -178,10 +220,26 @@ export function classify(text: string, directive?: Directive): Command {
   return { kind: "other" };
 }
 
-/** A CLI command that runs until Ctrl+C: a foreground `tunnel listen`, or anything that follows (`--follow`, `-f`). */
+/**
+ * A CLI command that runs until Ctrl+C: a foreground `tunnel listen` or `tunnel up`, `tunnel logs
+ * --follow` (`-f`), or anything else with `--follow`.
+ */
 export function runsUntilInterrupted(args: readonly string[]): boolean {
-  const listen = args[0] === "tunnel" && args[1] === "listen" && !args.includes("--detach") && !args.includes("-d");
-  return listen || args.includes("--follow") || args.includes("-f");
+  const detached = args.includes("--detach") || args.includes("-d");
+  if (args[0] === "tunnel" && (args[1] === "listen" || args[1] === "up")) return !detached;
+  if (args[0] === "tunnel" && args[1] === "logs" && args.includes("-f")) return true;
+  return args.includes("--follow");
+}
+
+/** The values of `key:` in a YAML text written as the README writes it (`key: v`, `- key: v`), comments dropped. */
+export function yamlValues(text: string, key: string): string[] {
+  const values: string[] = [];
+  const pattern = new RegExp(`^\\s*(?:-\\s+)?${key}:\\s*(\\S.*?)\\s*$`);
+  for (const line of text.split("\n")) {
+    const m = pattern.exec(stripComment(line));
+    if (m?.[1]) values.push(m[1].replace(/^(['"])(.*)\1$/, "$2"));
+  }
+  return values;
 }
 
 /** The value of `--flag V` or `--flag=V` in `args`. */
@@ -191,6 +249,11 @@ export function flagValue(args: readonly string[], flag: string): string | undef
     if (args[i]?.startsWith(`${flag}=`)) return args[i]?.slice(flag.length + 1);
   }
   return undefined;
+}
+
+/** The rules that say when a command that runs until Ctrl+C gets it. */
+function saysWhenToStop(d: Directive): boolean {
+  return d.kind === "ctrl-c-once-ready" || d.kind === "another-terminal";
 }
 
 /**
@@ -246,7 +309,11 @@ export function parseWalkthrough(readme: string): Block[] {
       else rules.push({ pattern: r[1] as string, directive: d, used: false });
     }
     const steps = commands.map((c): Step => {
-      const rule = rules.find((r) => c.text.includes(r.pattern));
+      const interrupted = () => {
+        const cmd = classify(c.text, undefined, c.heredoc);
+        return cmd.kind === "cli" && runsUntilInterrupted(cmd.args);
+      };
+      const rule = rules.find((r) => c.text.includes(r.pattern) && (!saysWhenToStop(r.directive) || interrupted()));
       if (!rule) return c;
       rule.used = true;
       return { ...c, directive: rule.directive };
@@ -265,4 +332,44 @@ export function parseWalkthrough(readme: string): Block[] {
     blocks.push({ line: fenceLine, placeholders, steps });
   }
   return blocks;
+}
+
+/** The `name URL` lines `tunnel up` prints on stdout once its group has settled (docs/groups.md#output). */
+export function serviceUrlLines(stdout: string): Map<string, string> {
+  const lines = new Map<string, string>();
+  for (const line of stdout.split("\n")) {
+    const m = /^([a-z0-9][a-z0-9-]*) (https?:\/\/\S+)$/.exec(line.trim());
+    if (m?.[1] && m[2]) lines.set(m[1], m[2]);
+  }
+  return lines;
+}
+
+/** The services `tunnel reload` says it added, removed (disabled or deleted) and changed. */
+export function reloadSummary(stdout: string): { added: string[]; removed: string[]; changed: string[] } {
+  const names = (label: RegExp) => {
+    const line = stdout.split("\n").find((l) => label.test(l));
+    return line ? line.replace(label, "").split(",").map((n) => n.trim()).filter((n) => n !== "") : [];
+  };
+  return {
+    added: names(/^added:/),
+    removed: [...names(/^removed \([^)]*\):/), ...names(/^deleted:/)],
+    changed: names(/^changed:/),
+  };
+}
+
+/** The services a group's output says it disabled: `app: Tunnel disabled.`, or a `tunnel_disabled` event with `"service": "app"`. */
+export function disabledServices(output: string): Set<string> {
+  const services = new Set<string>();
+  for (const line of output.split("\n")) {
+    const plain = /^([a-z0-9][a-z0-9-]*): Tunnel disabled\.$/.exec(line.trim());
+    if (plain?.[1]) services.add(plain[1]);
+    if (!line.startsWith("{")) continue;
+    try {
+      const event = JSON.parse(line) as { type?: unknown; service?: unknown };
+      if (event.type === "tunnel_disabled" && typeof event.service === "string") services.add(event.service);
+    } catch {
+      // not an event line
+    }
+  }
+  return services;
 }

@@ -3,7 +3,19 @@
  * shell words and what each command line is. test/e2e/readme-walkthrough.test.ts runs the result.
  */
 import { describe, expect, test } from "bun:test";
-import { classify, commandLines, flagValue, parseWalkthrough, runsUntilInterrupted, shellWords, stripComment } from "../../helpers/readme-walkthrough.ts";
+import {
+  classify,
+  commandLines,
+  disabledServices,
+  flagValue,
+  parseWalkthrough,
+  reloadSummary,
+  runsUntilInterrupted,
+  serviceUrlLines,
+  shellWords,
+  stripComment,
+  yamlValues,
+} from "../../helpers/readme-walkthrough.ts";
 
 const fence = "```";
 
@@ -44,6 +56,41 @@ describe("commandLines", () => {
       { line: 14, text: "datumctl connect tunnel ps" },
     ]);
   });
+
+  test("a here-document belongs to the command that opens it, verbatim: its # lines are not comments", () => {
+    const body = [
+      "cat > g.yaml <<'EOF'   # the file",
+      "name: web   # kept",
+      "# kept too",
+      "",
+      "  - name: app",
+      "EOF",
+      "datumctl connect tunnel up",
+      'cat >> g.yaml <<"END"',
+      "x: $HOME",
+      "END",
+      "cat > t.txt <<-EOF",
+      "\tindented",
+      "\tEOF",
+    ];
+    expect(commandLines(body, 1)).toEqual([
+      { line: 1, text: "cat > g.yaml <<'EOF'", heredoc: "name: web   # kept\n# kept too\n\n  - name: app\n" },
+      { line: 7, text: "datumctl connect tunnel up" },
+      { line: 8, text: 'cat >> g.yaml <<"END"', heredoc: "x: $HOME\n" },
+      { line: 11, text: "cat > t.txt <<-EOF", heredoc: "indented\n" },
+    ]);
+  });
+
+  test.each([
+    ["no closing delimiter", ["cat > f <<'EOF'", "a: 1"], "README.md:5: the here-document has no closing EOF line"],
+    ["an unquoted delimiter over text the shell would expand", ["cat > f <<EOF", "a: $HOME", "EOF"], "quote its delimiter (<<'EOF')"],
+  ])("%s is an error", (_what, body, message) => {
+    expect(() => commandLines(body, 5)).toThrow(message);
+  });
+
+  test("an unquoted delimiter over plain text is as written", () => {
+    expect(commandLines(["cat > f <<EOF", "a: 1", "EOF"], 1)).toEqual([{ line: 1, text: "cat > f <<EOF", heredoc: "a: 1\n" }]);
+  });
 });
 
 describe("classify", () => {
@@ -63,6 +110,14 @@ describe("classify", () => {
     ['curl "$(...the printed URL...)"', { kind: "printed-url" }, { kind: "curl" }],
   ] as const)("%j with %j", (text, directive, want) => expect(classify(text, directive)).toEqual(want));
 
+  test.each([
+    ["cat > datum-tunnels.yaml <<'EOF'", { kind: "write", file: "datum-tunnels.yaml", append: false, text: "a: 1\n" }],
+    ["cat >> datum-tunnels.yaml <<'EOF'", { kind: "write", file: "datum-tunnels.yaml", append: true, text: "a: 1\n" }],
+    ['cat > "my file.yaml" <<-EOF', { kind: "write", file: "my file.yaml", append: false, text: "a: 1\n" }],
+    ["tee f.yaml <<'EOF'", { kind: "other" }],
+    ["cat <<'EOF'", { kind: "other" }],
+  ] as const)("%j with a here-document", (text, want) => expect(classify(text, undefined, "a: 1\n")).toEqual(want));
+
   test('"up to the pipe" on a line without one is an error', () => {
     expect(() => classify("datumctl connect tunnel list", { kind: "up-to-pipe", reason: "r" })).toThrow("without one");
   });
@@ -78,6 +133,12 @@ describe("runsUntilInterrupted", () => {
     [["tunnel", "logs", "--name", "a", "-f"], true],
     [["tunnel", "logs", "--name", "a"], false],
     [["tunnel", "list"], false],
+    [["tunnel", "up"], true],
+    [["tunnel", "up", "-f", "web.yaml"], true],
+    [["tunnel", "up", "--detach"], false],
+    [["tunnel", "up", "-f", "web.yaml", "-d"], false],
+    [["tunnel", "reload", "--name", "web", "-f", "web.yaml"], false],
+    [["tunnel", "install", "-f", "web.yaml"], false],
   ])("%j → %p", (args, want) => expect(runsUntilInterrupted(args)).toBe(want));
 });
 
@@ -88,6 +149,48 @@ describe("flagValue", () => {
     [["--names", "a"], "--name", undefined],
     [["--name"], "--name", undefined],
   ])("%j %s → %p", (args, flag, want) => expect(flagValue(args, flag)).toBe(want));
+});
+
+describe("yamlValues", () => {
+  const file = [
+    "name: web-stack   # the group",
+    "# health: 127.0.0.1:9464   # optional",
+    "tunnels:",
+    "  - name: app",
+    "    endpoint: 127.0.0.1:3000    # the same rules as --endpoint",
+    "  - endpoint: 'http://127.0.0.1:8080'",
+    "    name: api",
+  ].join("\n");
+  test.each([
+    ["endpoint", ["127.0.0.1:3000", "http://127.0.0.1:8080"]],
+    ["name", ["web-stack", "app", "api"]],
+    ["health", []],
+  ])("%s", (key, want) => expect(yamlValues(file, key)).toEqual(want));
+});
+
+describe("what a group's commands print", () => {
+  test("serviceUrlLines: the `name URL` lines, nothing else", () => {
+    const stdout = "app http://a.localhost:1\napi https://b.example\nnot a line\nGroup web is ready\n";
+    expect(serviceUrlLines(stdout)).toEqual(new Map([["app", "http://a.localhost:1"], ["api", "https://b.example"]]));
+  });
+
+  test.each([
+    ["added: docs\nunchanged: 2\n", { added: ["docs"], removed: [], changed: [] }],
+    ["added: a, b\nremoved (disabled, kept in Datum): c\ndeleted: d\nchanged: e\nunchanged: 0\n", { added: ["a", "b"], removed: ["c", "d"], changed: ["e"] }],
+    ["unchanged: 3\n", { added: [], removed: [], changed: [] }],
+  ])("reloadSummary %j", (stdout, want) => expect(reloadSummary(stdout)).toEqual(want));
+
+  test("disabledServices: plain lines and tunnel_disabled events with their service", () => {
+    const output = [
+      "Disabling 3 tunnels...",
+      "app: Tunnel disabled.",
+      '{"service":"api","type":"tunnel_disabled","id":"tunnel-1"}',
+      '{"type":"tunnel_ready","service":"db"}',
+      "Tunnel disabled.",
+      "{not json",
+    ].join("\n");
+    expect(disabledServices(output)).toEqual(new Set(["app", "api"]));
+  });
 });
 
 describe("parseWalkthrough", () => {
@@ -135,7 +238,34 @@ describe("parseWalkthrough", () => {
     ]);
   });
 
+  test("a Ctrl+C rule names only the lines that run until Ctrl+C; a here-document is a step", () => {
+    const readme = [
+      "<!-- walkthrough",
+      "`tunnel up`: Ctrl+C once ready",
+      "-->",
+      `${fence}sh`,
+      "cat > datum-tunnels.yaml <<'EOF'",
+      "name: web   # datumctl connect tunnel up",
+      "EOF",
+      "datumctl connect tunnel up           # foreground",
+      "datumctl connect tunnel up --detach  # background",
+      fence,
+    ].join("\n");
+    expect(parseWalkthrough(readme)).toEqual([
+      {
+        line: 4,
+        placeholders: [],
+        steps: [
+          { line: 5, text: "cat > datum-tunnels.yaml <<'EOF'", heredoc: "name: web   # datumctl connect tunnel up\n" },
+          { line: 8, text: "datumctl connect tunnel up", directive: { kind: "ctrl-c-once-ready" } },
+          { line: 9, text: "datumctl connect tunnel up --detach" },
+        ],
+      },
+    ]);
+  });
+
   test.each([
+    ["a Ctrl+C rule for a command that exits by itself", `<!-- walkthrough\n\`tunnel ps\`: Ctrl+C once ready\n-->\n${fence}sh\ndatumctl connect tunnel ps\n${fence}`, "match no command of the block: `tunnel ps`"],
     ["a sh block without a marker", `text\n${fence}sh\nls\n${fence}`, "README.md:2: a sh block without a <!-- walkthrough ... --> marker"],
     ["another comment before it", `<!-- note -->\n${fence}sh\nls\n${fence}`, "is not a walkthrough marker"],
     ["an unknown rule", `<!-- walkthrough\n\`ls\`: run it twice\n-->\n${fence}sh\nls\n${fence}`, 'unknown walkthrough rule "run it twice"'],
