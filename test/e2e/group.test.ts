@@ -70,6 +70,13 @@ function cli(args: readonly string[]) {
   return runCli(args, { env: datum.env, cwd: work, timeoutMs: 60_000 });
 }
 
+async function freePort(): Promise<number> {
+  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("") });
+  const port = server.port as number;
+  server.stop(true);
+  return port;
+}
+
 async function runState(name: string): Promise<RunState | undefined> {
   return await readRunState(tunnelFiles(tunnelDir(stateRoot("user", { env: datum.env }), name)).run).catch(() => undefined);
 }
@@ -323,5 +330,61 @@ describe("tunnel up --detach", () => {
     const after = await cli(["tunnel", "ps"]);
     expect(after.stdout.split("\n").find((l) => l.startsWith("bg-stack "))).toMatch(/\bstopped\b/);
   }, 180_000);
+});
+
+describe("tunnel up: restarts, --prune, -o json and /metrics", () => {
+  test("a restart without a service leaves its tunnel disabled and kept; with --prune it is deleted", async () => {
+    const x = origin("x");
+    const y = origin("y");
+    origins.push(x, y);
+    const file = write("prune-start.yaml", groupFile("prune-start", [{ name: "x", port: x.port }, { name: "y", port: y.port }]));
+    const first = await up(["-f", file]);
+    await first.waitFor(() => urlLines(first.stdout()).size === 2 || first.exitCode() !== null, 45_000, "the settled lines");
+    const yId = (await runState("prune-start"))?.services?.find((svc) => svc.name === "y")?.tunnelId as string;
+    expect((await first.stop("SIGINT")).code).toBe(0);
+
+    write("prune-start.yaml", groupFile("prune-start", [{ name: "x", port: x.port }]));
+    const kept = await up(["-f", file]);
+    await kept.waitFor(() => urlLines(kept.stdout()).size === 1 || kept.exitCode() !== null, 45_000, "the settled line");
+    expect(((await snapshot()).httpproxies ?? []).some((h) => h.metadata.name === yId)).toBe(true);
+    expect((await kept.stop("SIGINT")).code).toBe(0);
+
+    const pruned = await up(["-f", file, "--prune"]);
+    await pruned.waitFor(() => urlLines(pruned.stdout()).size === 1 || pruned.exitCode() !== null, 45_000, "the settled line");
+    expect(((await snapshot()).httpproxies ?? []).some((h) => h.metadata.name === yId)).toBe(false);
+    expect(pruned.stderr()).toContain(`y: deleted tunnel ${yId}`);
+    expect((await pruned.stop("SIGINT")).code).toBe(0);
+  }, 120_000);
+
+  test("-o json: every service's events carry its name; the group settles once; /metrics labels each service", async () => {
+    const m = origin("m");
+    const n = origin("n");
+    origins.push(m, n);
+    const healthPort = await freePort();
+    const file = write("json.yaml", groupFile("json-stack", [{ name: "m", port: m.port }, { name: "n", port: n.port }], `health: 127.0.0.1:${healthPort}\n`));
+    const p = await up(["-f", file, "-o", "json"]);
+    const events = () =>
+      p
+        .stdout()
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l) as { type: string; service?: string; ready?: number; total?: number; urls?: string[] });
+    await p.waitFor(() => events().some((e) => e.type === "group_settled") || p.exitCode() !== null, 45_000, "group_settled");
+    const ready = events().filter((e) => e.type === "tunnel_ready");
+    expect(ready.map((e) => e.service).sort()).toEqual(["m", "n"]);
+    expect(events().filter((e) => e.type === "group_settled")).toMatchObject([{ ready: 2, total: 2 }]);
+    for (const e of events()) if (e.type.startsWith("tunnel_")) expect(["m", "n"]).toContain(e.service as string);
+
+    const mUrl = ready.find((e) => e.service === "m")?.urls?.[0] as string;
+    expect(await body(mUrl)).toBe("200 hello from m");
+    const readyz = await fetch(`http://127.0.0.1:${healthPort}/readyz`);
+    expect(readyz.status).toBe(200);
+    await until(async () => /service="m"/.test(await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text()), 15_000, "per-service metrics");
+    const metrics = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
+    expect(metrics).toMatch(/datum_connect_service_ready\{service="m"\} 1/);
+    expect(metrics).toMatch(/datum_connect_service_ready\{service="n"\} 1/);
+    expect((await p.stop("SIGINT")).code).toBe(0);
+    expect(events().some((e) => e.type === "tunnel_disabled" && e.service === "m")).toBe(true);
+  }, 120_000);
 });
 
