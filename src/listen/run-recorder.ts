@@ -286,6 +286,11 @@ export class RunRecorder {
     if (e.type === "ended") patch = { ...patch, phase: "failed" };
     if (e.type === "disabled") patch = { phase: "stopped" };
     this.#services.set(name, { ...current, ...patch });
+    // A service left enabled is the group's to report: `tunnel stop` exits 69/77 for it.
+    if (e.type === "disable_failed") {
+      this.#update({ disableError: { message: `${name}: ${e.message}`, at: new Date().toISOString(), id: e.id, ...(e.exit !== undefined ? { exit: e.exit } : {}) } });
+      return;
+    }
     this.#update({});
   }
 

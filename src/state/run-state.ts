@@ -149,7 +149,7 @@ export const RunState = v.object({
    * Set when the tunnel could not be disabled on the way out: its advertisement may still be up.
    * `exit`: the failure's class as an exit code, so `tunnel stop` can exit with it (77 for a lost login).
    */
-  disableError: v.optional(v.nullable(v.object({ message: Str, at: Str, exit: v.optional(v.number()) }))),
+  disableError: v.optional(v.nullable(v.object({ message: Str, at: Str, exit: v.optional(v.number()), /** The tunnel left enabled (a group's service; else `tunnelId`). */ id: v.optional(Str) }))),
   auth: v.object({
     session: v.nullable(Str),
     lastRefreshAt: v.nullable(Str),

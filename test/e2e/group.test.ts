@@ -15,6 +15,7 @@ import { readRunState, type RunState } from "../../src/state/run-state.ts";
 import { runCli } from "../helpers/cli.ts";
 import { killAllListens, startListen, type ListenProcess } from "../helpers/listen.ts";
 import { startLocalDatum, type LocalDatum } from "../helpers/local-datum.ts";
+import { addFault } from "../helpers/faults.ts";
 import { until } from "../helpers/wait.ts";
 
 const PROJECT = "local-project";
@@ -385,6 +386,26 @@ describe("tunnel up: restarts, --prune, -o json and /metrics", () => {
     expect(metrics).toMatch(/datum_connect_service_ready\{service="n"\} 1/);
     expect((await p.stop("SIGINT")).code).toBe(0);
     expect(events().some((e) => e.type === "tunnel_disabled" && e.service === "m")).toBe(true);
+  }, 120_000);
+});
+
+describe("tunnel stop of a group that could not disable", () => {
+  test("control plane down: exit 69 naming the group, the advertisement that may still be up and how to take it down", async () => {
+    const w = origin("w");
+    origins.push(w);
+    const file = write("down.yaml", groupFile("down-stack", [{ name: "w", port: w.port }]));
+    const started = await cli(["tunnel", "up", "-f", file, "--detach"]);
+    expect(started.code).toBe(0);
+    const id = (await runState("down-stack"))?.services?.[0]?.tunnelId as string;
+    await addFault(datum, { status: 503, forMs: 120_000 });
+    const r = await cli(["tunnel", "stop", "--name", "down-stack"]);
+    await datum.admin("faults", { method: "DELETE" });
+    expect(r.code).toBe(69);
+    expect(r.stderr).toMatch(/^error: group down-stack's process stopped, but a tunnel of it could not be disabled: its advertisement may still be up \(w: /m);
+    expect(r.stderr).toContain(`tunnel disable --id ${id}`);
+    expect(((await snapshot()).connectoradvertisements ?? []).some((a) => a.metadata.name === id)).toBe(true);
+    const off = await cli(["tunnel", "disable", "--id", id, "--project", PROJECT]);
+    expect(off.code).toBe(0);
   }, 120_000);
 });
 

@@ -77,8 +77,9 @@ export const stop = defineCommand({
     // advertisement up: the edge may still route to this machine. That is not "stopped" (exit 69).
     const final = outcome === "stopped" ? await finalState(entry?.dir) : undefined;
     const disableError = final?.pid === run?.pid ? (final?.disableError ?? null) : null;
-    const disableCmd = `tunnel disable --id ${final?.tunnelId ?? "<id>"}${final?.project ? ` --project ${final.project}` : ""}`;
-    const notDisabledMessage = `tunnel ${name}'s process stopped, but the tunnel could not be disabled: its advertisement may still be up (${disableError?.message ?? ""})`;
+    const disableCmd = `tunnel disable --id ${disableError?.id ?? final?.tunnelId ?? "<id>"}${final?.project ? ` --project ${final.project}` : ""}`;
+    const kind = entry?.config?.endpoint === null ? "group" : "tunnel";
+    const notDisabledMessage = `${kind} ${name}'s process stopped, but ${kind === "group" ? "a tunnel of it" : "the tunnel"} could not be disabled: its advertisement may still be up (${disableError?.message ?? ""})`;
     // The exit says why (README.md#exit-codes): a lost login is 77, anything else the control plane's 69.
     const notDisabled = !disableError
       ? undefined
@@ -94,14 +95,14 @@ export const stop = defineCommand({
     const service = installed ? ` (${manager.managerName} service ${unit}${via === "signal" ? ", stopped by signal" : ""})` : "";
     switch (outcome) {
       case "not-running":
-        process.stderr.write(`Tunnel ${name} is not running${service}.\n`);
+        process.stderr.write(`${kind === "group" ? "Group" : "Tunnel"} ${name} is not running${service}.\n`);
         return;
       case "stopped":
         if (notDisabled) throw notDisabled;
-        emit(`Stopped tunnel ${name}${service}`);
+        emit(`Stopped ${kind} ${name}${service}`);
         return;
       case "killed":
-        emit(`Killed tunnel ${name}${service} (it did not stop within ${STOP_BUDGET_MS / 1000}s; its advertisement may still be enabled)`);
+        emit(`Killed ${kind} ${name}${service} (it did not stop within ${STOP_BUDGET_MS / 1000}s; its advertisement may still be enabled)`);
         return;
     }
   },
