@@ -65,6 +65,7 @@ export class GroupSession {
   #markStarted!: () => void;
   /** The first failure that kept a service from starting (the process's exit if every service failed). */
   #firstFailure: unknown;
+  readonly #failedToStart = new Set<string>();
   #wake: (() => void) | undefined;
 
   constructor(deps: GroupDeps) {
@@ -108,7 +109,8 @@ export class GroupSession {
       const outcomes = await Promise.all([...this.#members.values()].map((m) => m.settled));
       this.#markStarted();
       if (d.signal.aborted) return await this.#tearDown(0);
-      if (outcomes.every((o) => o.reason.startsWith("failed to start:")) && this.#firstFailure !== undefined) throw this.#firstFailure;
+      // Not one service could start (the login cannot create tunnels, say): the group fails as a listen would.
+      if (this.#failedToStart.size === this.#members.size && this.#firstFailure !== undefined) throw this.#firstFailure;
       this.#emit({ type: "settled", services: outcomes });
       trimAfterStart(); // the main thread's heap, past setup and verification (heap-trim.ts)
       return await this.#tearDown(await this.#serve());
@@ -153,13 +155,15 @@ export class GroupSession {
     member.done = (async () => {
       try {
         const { tunnel, kind } = await this.#resolve(spec, emit);
-        if (controller.signal.aborted) return 0;
+        // Known before anything else can stop it: a tunnel just created is advertised, and the
+        // teardown withdraws every run it has.
         const run = new ServiceRun(
           { agent: this.#agent, service: this.#d.service, emit, slotDir: this.#d.slotDir, env: this.#d.env, signal: controller.signal, keepServing: true, name: spec.name },
           tunnel,
         );
         member.run = run;
         void run.settled.then(settle);
+        if (controller.signal.aborted) throw new SetupAborted("stopped before setup");
         await run.start(kind);
         if (controller.signal.aborted) return 0;
         return await run.watch();
@@ -170,8 +174,9 @@ export class GroupSession {
         }
         const message = err instanceof Error ? err.message : String(err);
         this.#firstFailure ??= err;
+        this.#failedToStart.add(spec.name);
         emit({ type: "notice", line: `error: ${message}${err instanceof CliError && err.hint ? ` (${err.hint})` : ""}` });
-        emit({ type: "ended", kind: "terminal_failure", id: member.run?.tunnel.id ?? spec.name, message: `failed to start: ${message}` });
+        emit({ type: "ended", kind: "start_failed", id: member.run?.tunnel.id ?? spec.name, message: `failed to start: ${message}` });
         settle({ name: spec.name, ready: false, urls: [], reason: `failed to start: ${message}` });
         return 64;
       } finally {

@@ -11,7 +11,8 @@ import type { TunnelSummary } from "../tunnel/service.ts";
 import type { Readiness } from "./readiness.ts";
 
 export type Resolution = "created" | "found" | "updated";
-export type RuntimeEnd = "terminal_failure" | "deleted_upstream";
+/** How a tunnel stopped being served on its own; `start_failed`: a group's service that could not start (its message says why). */
+export type RuntimeEnd = "terminal_failure" | "deleted_upstream" | "start_failed";
 
 /** One runtime-watch poll of the tunnel's objects: what it read, or why it failed. */
 export type WatchPoll =

@@ -278,7 +278,8 @@ export class JsonReporter extends PlainReporter {
 
   override ended(kind: RuntimeEnd, id: string, message: string): void {
     super.ended(kind, id, message);
-    this.#emit({ type: kind === "terminal_failure" ? "tunnel_terminal_failure" : "tunnel_deleted_upstream", id, message });
+    const type = kind === "deleted_upstream" ? "tunnel_deleted_upstream" : kind === "start_failed" ? "tunnel_start_failed" : "tunnel_terminal_failure";
+    this.#emit({ type, id, message });
   }
 
   override readinessChanged(id: string, r: Readiness): void {

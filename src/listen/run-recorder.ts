@@ -350,7 +350,12 @@ export class RunRecorder {
           patch: {
             phase: "stopping",
             lastError: {
-              message: e.kind === "deleted_upstream" ? `tunnel ${e.id} was deleted upstream` : "terminal failure: the tunnel is no longer reachable from the edge",
+              message:
+                e.kind === "deleted_upstream"
+                  ? `tunnel ${e.id} was deleted upstream`
+                  : e.kind === "start_failed"
+                    ? e.message
+                    : "terminal failure: the tunnel is no longer reachable from the edge",
               exit: 64,
               at: new Date().toISOString(),
             },

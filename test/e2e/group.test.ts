@@ -409,3 +409,28 @@ describe("tunnel stop of a group that could not disable", () => {
   }, 120_000);
 });
 
+describe("a service that cannot start", () => {
+  test("one refused by the platform does not hold the other; when every service is refused the group exits with the platform's answer", async () => {
+    const f = origin("f");
+    const g = origin("g");
+    origins.push(f, g);
+    const project = "group-quota";
+    await addFault(datum, { match: { method: "POST", resource: "httpproxies", project }, quota: "exceeded", count: 1 });
+    const file = write("quota.yaml", groupFile("quota-stack", [{ name: "f", port: f.port }, { name: "g", port: g.port }], `project: ${project}\n`));
+    const p = await up(["-f", file]);
+    await p.waitFor(() => /Ready: 1 of 2 services verified/.test(p.stderr()) || p.exitCode() !== null, 45_000, "the group settled");
+    expect(urlLines(p.stdout()).size).toBe(1);
+    expect(p.stderr()).toMatch(/^[fg]: .*failed to start: Quota limit exceeded for HTTPProxy resources/m);
+    expect((await runState("quota-stack"))?.readiness.reason).toMatch(/^[fg]: failed to start: Quota limit exceeded/);
+    expect((await p.stop("SIGINT")).code).toBe(0);
+
+    await addFault(datum, { match: { method: "POST", resource: "httpproxies", project: "group-quota-all" }, quota: "exceeded" });
+    const all = write("quota-all.yaml", groupFile("quota-all", [{ name: "f", port: f.port }, { name: "g", port: g.port }], "project: group-quota-all\n"));
+    const refused = await up(["-f", all]);
+    const exit = await refused.done;
+    expect(exit.code).toBe(64);
+    expect(exit.stderr).toMatch(/^error: Quota limit exceeded for HTTPProxy resources\.$/m);
+    expect((await runState("quota-all"))?.phase).toBe("failed");
+  }, 120_000);
+});
+
