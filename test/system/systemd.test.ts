@@ -2,25 +2,23 @@
  * The README's service flow under a real systemd (issue 15): a minimal Debian booted with
  * systemd-nspawn (test/helpers/systemd-machine.ts), its own loopback-only network holding the
  * compiled executable (bound read-only), the local Datum (`dev cloud`, a unit of its own), an
- * origin, and the tunnel's unit — for a system unit (root, a service-account session) and a user
- * unit (a lingering user). For each: install → the manager starts it → READY=1 only after the public
- * URL answered (systemd's ActiveEnterTimestamp against the origin's log of the probe that came
- * through the tunnel, and the local Datum's request log) → `systemctl status` shows our STATUS= →
- * traffic → a frozen agent (SIGSTOP) is killed by the watchdog and restarted serving → `kill -9`
- * → restarted → `tunnel stop` stays stopped with exit 0 → `tunnel start` → `tunnel status` shows the
- * manager's state and last exit → `uninstall` leaves no unit and no state. Then a unit started
- * before the local Datum is up keeps retrying until it is, and a setup longer than two watchdog
- * periods (a slow certificate) is not killed.
+ * origin (all set up by test/helpers/systemd-datum.ts), and the tunnel's unit — for a system unit
+ * (root, a service-account session) and a user unit (a lingering user). For each: install → the
+ * manager starts it → READY=1 only after the public URL answered (systemd's ActiveEnterTimestamp
+ * against the origin's log of the probe that came through the tunnel, and the local Datum's request
+ * log) → `systemctl status` shows our STATUS= → traffic → a frozen agent (SIGSTOP) is killed by the
+ * watchdog and restarted serving → `kill -9` → restarted → `tunnel stop` stays stopped with exit 0
+ * → `tunnel start` → `tunnel status` shows the manager's state and last exit → `uninstall` leaves no
+ * unit and no state. Then a unit started before the local Datum is up keeps retrying until it is,
+ * and a setup longer than two watchdog periods (a slow certificate) is not killed.
  *
  * Needs real root: `npm run test:system` (scripts/test-system.sh; CI runs it after `npm test`).
  * Elsewhere — including inside the user namespace `npm test` runs in — it is skipped, saying why.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { ensureHostBinary } from "../../scripts/release/host-binary.ts";
-import { datumctlConfigDocument, type ConfigSessionSpec } from "../../src/devcloud/datumctl-double/config-files.ts";
 import { RESTART_SEC, WATCHDOG_SEC } from "../../src/service/spec.ts";
-import { bootMachine, systemMachineUnavailable, type ExecOptions, type SystemdMachine } from "../helpers/systemd-machine.ts";
-import { createHash } from "node:crypto";
+import { systemMachineUnavailable, type SystemdMachine } from "../helpers/systemd-machine.ts";
+import { API_PORT, bootDatumMachine, EDGE_PORT, ORIGIN_BODY, ORIGIN_PORT, scopeOf, SESSION, STATE, tsMs, type DatumMachine, type LoggedRequest, type OriginHit } from "../helpers/systemd-datum.ts";
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -28,96 +26,13 @@ const unavailable = systemMachineUnavailable();
 if (unavailable) console.log(`skip: test/system/systemd.test.ts: ${unavailable}`);
 else if (!existsSync("/sys/fs/cgroup/freezer/tasks")) console.log("skip: the wedged-data-plane test: no cgroup v1 freezer hierarchy to freeze one thread in");
 
-const API_PORT = 18000;
-const EDGE_PORT = 18081;
-const ORIGIN_PORT = 18080;
-const ORIGIN_BODY = "origin in the machine";
-const EXE = "/usr/local/bin/datumctl-connect";
-const DATUM_ENV = "/run/localdatum/env.sh";
-const DATUM_DIR = "/var/lib/localdatum";
-const ORIGIN_LOG = "/var/lib/origin/requests.jsonl";
-const ALICE_UID = 1000;
-const ALICE_DOUBLE = "/home/alice/datumctl-double";
-/** The local Datum's one datumctl session (the double's). */
-const SESSION = `dev@local.datum@127.0.0.1:${API_PORT}`;
-const USER_KEY = "dev@local.datum@auth.datum.net";
-
+let sys: DatumMachine;
 let m: SystemdMachine;
 const started = performance.now();
 
 function log(line: string): void {
   console.log(line);
 }
-
-interface Scope {
-  readonly scope: "system" | "user";
-  readonly name: string;
-  readonly user: string;
-  readonly unit: string;
-  /** `--system` or nothing. */
-  readonly flag: string;
-  /** `systemctl` or `systemctl --user`. */
-  readonly systemctl: string;
-  readonly journal: string;
-  readonly as: ExecOptions;
-}
-
-function scopeOf(scope: "system" | "user", name: string): Scope {
-  const user = scope === "system" ? "root" : "alice";
-  return {
-    scope,
-    name,
-    user,
-    unit: `datumctl-connect-${scope}-${name}.service`,
-    flag: scope === "system" ? " --system" : "",
-    systemctl: scope === "system" ? "systemctl" : "systemctl --user",
-    journal: scope === "system" ? `journalctl --no-pager -o cat -u datumctl-connect-${scope}-${name}.service` : `journalctl --no-pager -o cat USER_UNIT=datumctl-connect-${scope}-${name}.service + _SYSTEMD_USER_UNIT=datumctl-connect-${scope}-${name}.service`,
-    as:
-      scope === "system"
-        ? {}
-        : { user, env: { XDG_RUNTIME_DIR: `/run/user/${ALICE_UID}`, DBUS_SESSION_BUS_ADDRESS: `unix:path=/run/user/${ALICE_UID}/bus` } },
-  };
-}
-
-/** The CLI as the README runs it: the local Datum's exports in the shell, the default state root. */
-async function cli(s: Scope, args: string, timeoutMs = 120_000) {
-  const helper = s.scope === "user" ? ` && unset DATUMCTL_DOUBLE_STATE DATUMCTL_DOUBLE_LOG && export DATUM_CREDENTIALS_HELPER=${ALICE_DOUBLE}/bin/datumctl` : "";
-  return m.sh(`. ${DATUM_ENV} && unset DATUM_CONNECT_DIR${helper} && exec ${EXE} ${args}`, { ...s.as, timeoutMs });
-}
-
-async function show(s: Scope, props: string[]): Promise<Record<string, string>> {
-  const out = await m.must(`${s.systemctl} show --timestamp=us+utc -p ${props.join(",")} ${s.unit}`, s.as);
-  const r: Record<string, string> = {};
-  for (const line of out.split("\n")) {
-    const eq = line.indexOf("=");
-    if (eq > 0) r[line.slice(0, eq)] = line.slice(eq + 1);
-  }
-  return r;
-}
-
-/** systemd's `us+utc` timestamp (`Mon 2026-12-07 13:09:13.123456 UTC`) in ms since the epoch. */
-function tsMs(text: string | undefined): number {
-  const m_ = /(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(\.\d+)? UTC/.exec(text ?? "");
-  if (!m_) throw new Error(`not a us+utc timestamp: ${JSON.stringify(text)}`);
-  return Date.parse(`${m_[1]}T${m_[2]}Z`) + (m_[3] ? Number(m_[3]) * 1000 : 0);
-}
-
-/** Poll `systemctl show` until `ok` holds (bounded); returns the last properties. */
-async function until(s: Scope, what: string, timeoutMs: number, props: string[], ok: (p: Record<string, string>) => boolean): Promise<Record<string, string>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: Record<string, string> = {};
-  for (;;) {
-    last = await show(s, props);
-    if (ok(last)) return last;
-    if (Date.now() > deadline) {
-      const journal = (await m.sh(`${s.journal} | tail -n 40`)).stdout;
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${s.unit}: ${what}; last: ${JSON.stringify(last)}\njournal:\n${journal}`);
-    }
-    await Bun.sleep(250);
-  }
-}
-
-const STATE = ["ActiveState", "SubState", "Result", "NRestarts", "MainPID", "ExecMainStatus", "ExecMainCode", "StatusText", "ActiveEnterTimestamp", "LoadState"];
 
 /** Threads can be frozen one by one only in cgroup v1's freezer hierarchy. */
 const FREEZER = "/sys/fs/cgroup/freezer";
@@ -159,98 +74,15 @@ function freezeThread(tid: number): () => void {
   };
 }
 
-/** An HTTP GET from inside the machine (its loopback), through the machine's Bun. */
-async function get(url: string): Promise<{ status: number; body: string }> {
-  const out = await m.must(`exec bun -e 'const r = await fetch(process.argv[1], { signal: AbortSignal.timeout(10000) }); console.log(JSON.stringify({ status: r.status, body: await r.text() }))' '${url}'`, { timeoutMs: 20_000 });
-  return JSON.parse(out.trim()) as { status: number; body: string };
-}
-
-interface OriginHit {
-  readonly at: number;
-  readonly headers: Record<string, string>;
-}
-
-async function originHits(): Promise<OriginHit[]> {
-  const text = (await m.sh(`cat ${ORIGIN_LOG} 2>/dev/null`)).stdout;
-  return text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as OriginHit);
-}
-
-interface LoggedRequest {
-  readonly time: string;
-  readonly method: string;
-  readonly path: string;
-  readonly status: number;
-}
-
-async function requestLog(): Promise<LoggedRequest[]> {
-  const out = await m.must(`exec bun -e 'const r = await fetch("http://127.0.0.1:${API_PORT}/_dev/requests"); console.log(await r.text())'`, { timeoutMs: 20_000 });
-  const doc = JSON.parse(out) as { items?: LoggedRequest[] } | LoggedRequest[];
-  return Array.isArray(doc) ? doc : (doc.items ?? []);
-}
-
-async function devConfig(patch: unknown): Promise<void> {
-  await m.must(`exec bun -e 'const r = await fetch("http://127.0.0.1:${API_PORT}/_dev/config", { method: "POST", headers: { "content-type": "application/json" }, body: process.argv[1] }); if (!r.ok) { console.error(r.status, await r.text()); process.exit(1); }' '${JSON.stringify(patch)}'`);
-}
-
-/** Start the local Datum as a unit of its own, on fixed ports and a kept --dir, and wait for its exports. */
-async function startLocalDatum(): Promise<void> {
-  await m.must(
-    `mkdir -p /run/localdatum && rm -f ${DATUM_ENV} && systemctl reset-failed localdatum.service 2>/dev/null; ` +
-      `systemd-run --unit=localdatum --property=Environment=HOME=/root ${EXE} dev cloud --dir ${DATUM_DIR} --env-file ${DATUM_ENV} --port ${API_PORT} --edge-port ${EDGE_PORT} --no-relay`,
-  );
-  await m.must(`i=0; until [ -s ${DATUM_ENV} ]; do i=$((i+1)); [ $i -gt 300 ] && exit 1; sleep 0.1; done`, { timeoutMs: 40_000 });
-  // The lingering user reads the same exports, and runs a copy of the datumctl double of its own
-  // (the double keeps private files; the local Datum admits any bearer token).
-  await m.must(
-    `chmod 755 /run/localdatum && chmod 644 ${DATUM_ENV} && rm -rf ${ALICE_DOUBLE} && cp -a ${DATUM_DIR}/datumctl ${ALICE_DOUBLE} && ` +
-      `sed -i 's#${DATUM_DIR}/datumctl#${ALICE_DOUBLE}#g' ${ALICE_DOUBLE}/bin/datumctl && chown -R alice:alice ${ALICE_DOUBLE}`,
-  );
-}
-
-function configYaml(): string {
-  const s: ConfigSessionSpec = { name: SESSION, userKey: USER_KEY, email: "dev@local.datum", server: `http://127.0.0.1:${API_PORT}` };
-  const doc = datumctlConfigDocument({
-    sessions: [s],
-    contexts: [{ session: s.name, org: "local-org" }, { session: s.name, org: "local-org", project: "local-project" }],
-    currentContext: { session: s.name, org: "local-org", project: "local-project" },
-    activeSession: s.name,
-  });
-  return Bun.YAML.stringify(doc, null, 2);
-}
-
 beforeAll(async () => {
   if (unavailable) return;
-  const host = await ensureHostBinary();
-  log(`system: host executable ${host.cached ? "reused" : `built in ${(host.buildMs / 1000).toFixed(1)} s`}`);
-  m = await bootMachine({ bindReadOnly: [[host.path, EXE], [process.execPath, "/usr/local/bin/bun"]], log });
-  const yaml = configYaml();
-  const keyDigest = createHash("sha256").update(USER_KEY).digest("hex");
-  // root: the same session, made a service account by its key file (docs/wire-facts.md#session-type), for --system.
-  // alice: an interactive login, lingering, for a user unit.
-  await m.must(
-    [
-      "set -e",
-      `mkdir -p /root/.datumctl /root/.config/datumctl/service-accounts`,
-      `cat > /root/.datumctl/config <<'EOF'\n${yaml}\nEOF`,
-      `printf '%s\\n' '-----BEGIN PRIVATE KEY-----' 'c3lzdGVtIHRlc3Qga2V5' '-----END PRIVATE KEY-----' > /root/.config/datumctl/service-accounts/${keyDigest}.pem`,
-      `chmod 600 /root/.datumctl/config /root/.config/datumctl/service-accounts/${keyDigest}.pem`,
-      `useradd -m -u ${ALICE_UID} alice`,
-      `mkdir -p /home/alice/.datumctl && cp /root/.datumctl/config /home/alice/.datumctl/config && chown -R alice:alice /home/alice/.datumctl`,
-      `mkdir -p /var/lib/origin`,
-    ].join("\n"),
-  );
-  // The origin: answers every request and logs when and with which headers it was reached.
-  await m.must(
-    `systemd-run --unit=origin /usr/local/bin/bun -e 'const fs = require("node:fs"); Bun.serve({ hostname: "127.0.0.1", port: ${ORIGIN_PORT}, fetch(req) { fs.appendFileSync("${ORIGIN_LOG}", JSON.stringify({ at: Date.now(), headers: Object.fromEntries(req.headers) }) + "\\n"); return new Response("${ORIGIN_BODY}"); } })'`,
-  );
-  await startLocalDatum();
-  await m.must(`loginctl enable-linger alice; i=0; until [ -S /run/user/${ALICE_UID}/bus ]; do i=$((i+1)); [ $i -gt 200 ] && exit 1; sleep 0.1; done`, { timeoutMs: 40_000 });
-  log(`system: machine ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  sys = await bootDatumMachine(log);
+  m = sys.m;
 }, 900_000);
 
 afterAll(async () => {
-  if (m) {
-    await m.stop();
+  if (sys) {
+    await sys.stop();
     log(`system: whole file took ${((performance.now() - started) / 1000).toFixed(1)} s`);
   }
 }, 60_000);
@@ -263,12 +95,12 @@ function lifecycle(scope: "system" | "user", name: string): void {
 
   test.skipIf(unavailable !== undefined)(`${scope} unit: install → ready only after the public URL answered → status shows our STATUS=`, async () => {
     installedAt = Date.now();
-    const r = await cli(s, `tunnel install --name ${s.name} --endpoint 127.0.0.1:${ORIGIN_PORT} --session '${SESSION}'${s.flag}`);
+    const r = await sys.cli(s, `tunnel install --name ${s.name} --endpoint 127.0.0.1:${ORIGIN_PORT} --session '${SESSION}'${s.flag}`);
     expect({ code: r.code, stderr: r.code === 0 ? "" : r.stderr }).toEqual({ code: 0, stderr: "" });
     url = r.stdout.trim();
     expect(url).toMatch(new RegExp(`^http://[a-z0-9-]+\\.datumproxy\\.localhost:${EDGE_PORT}$`));
 
-    const p = await show(s, STATE);
+    const p = await sys.show(s, STATE);
     expect([p.ActiveState, p.SubState, p.NRestarts]).toEqual(["active", "running", "0"]);
     expect(p.StatusText).toBe(`ready: ${url}`);
     const status = await m.sh(`${s.systemctl} status --no-pager ${s.unit}`, s.as);
@@ -279,10 +111,10 @@ function lifecycle(scope: "system" | "user", name: string): void {
     // published the Connector's connection details to the local Datum.
     const readyAt = tsMs(p.ActiveEnterTimestamp);
     const host = new URL(url).host;
-    const throughTunnel = (await originHits()).filter((h) => h.at >= installedAt && h.headers.host === host);
+    const throughTunnel = (await sys.originHits()).filter((h) => h.at >= installedAt && h.headers.host === host);
     expect(throughTunnel.length).toBeGreaterThan(0);
     expect(readyAt).toBeGreaterThanOrEqual((throughTunnel[0] as OriginHit).at);
-    const published = (await requestLog()).filter((q) => Date.parse(q.time) >= installedAt && q.method === "PATCH" && /\/connectors\/[^/]+\/status$/.test(q.path) && q.status < 300);
+    const published = (await sys.requestLog()).filter((q) => Date.parse(q.time) >= installedAt && q.method === "PATCH" && /\/connectors\/[^/]+\/status$/.test(q.path) && q.status < 300);
     expect(published.length).toBeGreaterThan(0);
     expect(readyAt).toBeGreaterThan(Date.parse((published[0] as LoggedRequest).time));
 
@@ -293,12 +125,12 @@ function lifecycle(scope: "system" | "user", name: string): void {
   }, 180_000);
 
   test.skipIf(unavailable !== undefined)(`${scope} unit: traffic through the public URL`, async () => {
-    expect(await get(url)).toEqual({ status: 200, body: ORIGIN_BODY });
+    expect(await sys.get(url)).toEqual({ status: 200, body: ORIGIN_BODY });
   }, 60_000);
 
   // Once (the system unit): threads are frozen the same way in either manager.
   if (scope === "system") test.skipIf(unavailable !== undefined || freezerUnavailable !== undefined)(`${scope} unit: a wedged data plane (its worker thread frozen) withholds the ping, says why in the journal, and the watchdog restarts the agent`, async () => {
-    const before = await show(s, STATE);
+    const before = await sys.show(s, STATE);
     expect(Number(before.MainPID)).toBeGreaterThan(0);
     const tid = hostThread(Number(before.MainPID), "listen-node");
     const thaw = freezeThread(tid);
@@ -315,41 +147,41 @@ function lifecycle(scope: "system" | "user", name: string): void {
     } finally {
       thaw(); // a frozen thread cannot take the kill signal
     }
-    await until(s, "a watchdog restart back to ready", (RESTART_SEC + 90) * 1000, STATE, (p) => p.NRestarts === String(Number(before.NRestarts) + 1) && p.ActiveState === "active" && p.MainPID !== before.MainPID && (p.StatusText ?? "").startsWith("ready: "));
-    expect(await get(url)).toEqual({ status: 200, body: ORIGIN_BODY });
+    await sys.until(s, "a watchdog restart back to ready", (RESTART_SEC + 90) * 1000, STATE, (p) => p.NRestarts === String(Number(before.NRestarts) + 1) && p.ActiveState === "active" && p.MainPID !== before.MainPID && (p.StatusText ?? "").startsWith("ready: "));
+    expect(await sys.get(url)).toEqual({ status: 200, body: ORIGIN_BODY });
   }, 180_000);
 
   test.skipIf(unavailable !== undefined)(`${scope} unit: a frozen agent starves the watchdog, is killed and restarted serving`, async () => {
-    const before = await show(s, STATE);
+    const before = await sys.show(s, STATE);
     expect(Number(before.MainPID)).toBeGreaterThan(0); // never `kill 0`: that is the caller's process group
     await m.must(`kill -STOP ${before.MainPID}`);
-    const after = await until(s, "a watchdog restart back to ready", (WATCHDOG_SEC + RESTART_SEC + 60) * 1000, STATE, (p) => p.NRestarts === String(Number(before.NRestarts) + 1) && p.ActiveState === "active" && p.MainPID !== before.MainPID && (p.StatusText ?? "").startsWith("ready: "));
+    const after = await sys.until(s, "a watchdog restart back to ready", (WATCHDOG_SEC + RESTART_SEC + 60) * 1000, STATE, (p) => p.NRestarts === String(Number(before.NRestarts) + 1) && p.ActiveState === "active" && p.MainPID !== before.MainPID && (p.StatusText ?? "").startsWith("ready: "));
     expect(after.SubState).toBe("running");
     const journal = (await m.sh(s.journal)).stdout;
     expect(journal).toContain(`Watchdog timeout (limit ${WATCHDOG_SEC}s)!`);
     expect(journal).toContain("Failed with result 'watchdog'");
-    expect(await get(url)).toEqual({ status: 200, body: ORIGIN_BODY });
+    expect(await sys.get(url)).toEqual({ status: 200, body: ORIGIN_BODY });
   }, 180_000);
 
   test.skipIf(unavailable !== undefined)(`${scope} unit: kill -9 → restarted by Restart=on-failure`, async () => {
-    const before = await show(s, STATE);
+    const before = await sys.show(s, STATE);
     expect(Number(before.MainPID)).toBeGreaterThan(0);
     await m.must(`kill -9 ${before.MainPID}`);
-    await until(s, "a restart after SIGKILL", (RESTART_SEC + 60) * 1000, STATE, (p) => p.NRestarts === String(Number(before.NRestarts) + 1) && p.ActiveState === "active" && (p.StatusText ?? "").startsWith("ready: "));
-    expect(await get(url)).toEqual({ status: 200, body: ORIGIN_BODY });
+    await sys.until(s, "a restart after SIGKILL", (RESTART_SEC + 60) * 1000, STATE, (p) => p.NRestarts === String(Number(before.NRestarts) + 1) && p.ActiveState === "active" && (p.StatusText ?? "").startsWith("ready: "));
+    expect(await sys.get(url)).toEqual({ status: 200, body: ORIGIN_BODY });
   }, 120_000);
 
   test.skipIf(unavailable !== undefined)(`${scope} unit: tunnel stop → stays stopped, exit 0 recorded; status says so`, async () => {
-    const r = await cli(s, `tunnel stop --name ${s.name}${s.flag}`);
+    const r = await sys.cli(s, `tunnel stop --name ${s.name}${s.flag}`);
     expect({ code: r.code, stderr: r.code === 0 ? "" : r.stderr }).toEqual({ code: 0, stderr: "" });
-    const stopped = await show(s, STATE);
+    const stopped = await sys.show(s, STATE);
     expect([stopped.ActiveState, stopped.Result, stopped.ExecMainStatus]).toEqual(["inactive", "success", "0"]);
     // Longer than RestartSec: a restart of a clean stop would have happened by now.
     await Bun.sleep((RESTART_SEC + 3) * 1000);
-    const later = await show(s, STATE);
+    const later = await sys.show(s, STATE);
     expect([later.ActiveState, later.NRestarts]).toEqual(["inactive", stopped.NRestarts]);
 
-    const st = await cli(s, `tunnel status --name ${s.name}${s.flag} -o json`);
+    const st = await sys.cli(s, `tunnel status --name ${s.name}${s.flag} -o json`);
     expect(st.code).toBe(0);
     const doc = JSON.parse(st.stdout) as { service: { installed: boolean; state: { active: string; exitStatus: number | null }; lastExit: { code: number | null } | null } };
     expect(doc.service.installed).toBe(true);
@@ -359,21 +191,21 @@ function lifecycle(scope: "system" | "user", name: string): void {
   }, 60_000);
 
   test.skipIf(unavailable !== undefined)(`${scope} unit: tunnel start → ready; status shows the manager's state`, async () => {
-    const r = await cli(s, `tunnel start --name ${s.name}${s.flag}`);
+    const r = await sys.cli(s, `tunnel start --name ${s.name}${s.flag}`);
     expect({ code: r.code, stderr: r.code === 0 ? "" : r.stderr }).toEqual({ code: 0, stderr: "" });
     expect(r.stdout.trim()).toBe(url);
-    const p = await show(s, STATE);
+    const p = await sys.show(s, STATE);
     expect([p.ActiveState, p.SubState]).toEqual(["active", "running"]);
-    const st = await cli(s, `tunnel status --name ${s.name}${s.flag} -o json`);
+    const st = await sys.cli(s, `tunnel status --name ${s.name}${s.flag} -o json`);
     const doc = JSON.parse(st.stdout) as { service: { state: { active: string; sub: string | null; pid: number | null; restarts: number | null } } };
     expect(doc.service.state).toMatchObject({ active: "active", sub: "running", pid: Number(p.MainPID), restarts: Number(p.NRestarts) });
-    expect(await get(url)).toEqual({ status: 200, body: ORIGIN_BODY });
+    expect(await sys.get(url)).toEqual({ status: 200, body: ORIGIN_BODY });
   }, 120_000);
 
   test.skipIf(unavailable !== undefined)(`${scope} unit: uninstall leaves no unit and no state`, async () => {
-    const r = await cli(s, `tunnel uninstall --name ${s.name}${s.flag}`);
+    const r = await sys.cli(s, `tunnel uninstall --name ${s.name}${s.flag}`);
     expect({ code: r.code, stderr: r.code === 0 ? "" : r.stderr }).toEqual({ code: 0, stderr: "" });
-    const p = await show(s, ["LoadState", "ActiveState"]);
+    const p = await sys.show(s, ["LoadState", "ActiveState"]);
     expect([p.LoadState, p.ActiveState]).toEqual(["not-found", "inactive"]);
     const unitDir = scope === "system" ? "/etc/systemd/system" : "/home/alice/.config/systemd/user";
     const stateDir = scope === "system" ? "/var/lib/datumctl/connect" : "/home/alice/.local/share/datumctl/connect";
@@ -387,7 +219,7 @@ describe("a real systemd", () => {
 
   test.skipIf(unavailable !== undefined)("a unit started before the local Datum is up keeps retrying (no start limit) and becomes ready once it is", async () => {
     const s = scopeOf("system", "boot");
-    const r = await cli(s, `tunnel install --name ${s.name} --endpoint 127.0.0.1:${ORIGIN_PORT} --session '${SESSION}' --system`);
+    const r = await sys.cli(s, `tunnel install --name ${s.name} --endpoint 127.0.0.1:${ORIGIN_PORT} --session '${SESSION}' --system`);
     expect({ code: r.code, stderr: r.code === 0 ? "" : r.stderr }).toEqual({ code: 0, stderr: "" });
     // "Boot" with the local Datum not up yet: the unit starts, as multi-user.target would start it.
     const stopped = await m.sh(`systemctl stop ${s.unit} localdatum.service`, { timeoutMs: 120_000 });
@@ -396,30 +228,30 @@ describe("a real systemd", () => {
       throw new Error(`systemctl stop exited ${stopped.code}: ${stopped.stderr}\n--- journal\n${journal.stdout}`);
     }
     await m.must(`systemctl start --no-block ${s.unit}`);
-    await until(s, "two failed starts while the control plane is down", 90_000, STATE, (p) => Number(p.NRestarts) >= 2);
-    const down = await show(s, STATE);
+    await sys.until(s, "two failed starts while the control plane is down", 90_000, STATE, (p) => Number(p.NRestarts) >= 2);
+    const down = await sys.show(s, STATE);
     expect(down.Result).not.toBe("start-limit-hit");
     expect(["activating", "active"]).toContain(down.ActiveState ?? ""); // activating: a start, or auto-restart's wait
-    await startLocalDatum();
-    await until(s, "ready once the local Datum is up", 120_000, STATE, (p) => p.ActiveState === "active" && (p.StatusText ?? "").startsWith("ready: "));
-    const u = await cli(s, `tunnel uninstall --name ${s.name} --system`);
+    await sys.startLocalDatum();
+    await sys.until(s, "ready once the local Datum is up", 120_000, STATE, (p) => p.ActiveState === "active" && (p.StatusText ?? "").startsWith("ready: "));
+    const u = await sys.cli(s, `tunnel uninstall --name ${s.name} --system`);
     expect(u.code).toBe(0);
   }, 300_000);
 
   test.skipIf(unavailable !== undefined)(`a setup longer than two watchdog periods (a slow certificate) is not killed: the watchdog is fed while setting up`, async () => {
     const s = scopeOf("system", "slowcert");
     const delayMs = (2 * WATCHDOG_SEC + 10) * 1000;
-    await devConfig({ delays: { certificatesReady: delayMs } });
+    await sys.devConfig({ delays: { certificatesReady: delayMs } });
     try {
-      const r = await cli(s, `tunnel install --name ${s.name} --endpoint 127.0.0.1:${ORIGIN_PORT} --session '${SESSION}' --system`);
+      const r = await sys.cli(s, `tunnel install --name ${s.name} --endpoint 127.0.0.1:${ORIGIN_PORT} --session '${SESSION}' --system`);
       // install waits 30 s, then leaves the service provisioning (exit 75, README "Run as a service").
       expect({ code: r.code, stderr: r.code === 75 ? "" : r.stderr }).toEqual({ code: 75, stderr: "" });
-      const p = await until(s, "ready after the slow certificate", delayMs + 60_000, STATE, (q) => q.ActiveState === "active" && (q.StatusText ?? "").startsWith("ready: "));
+      const p = await sys.until(s, "ready after the slow certificate", delayMs + 60_000, STATE, (q) => q.ActiveState === "active" && (q.StatusText ?? "").startsWith("ready: "));
       expect(p.NRestarts).toBe("0");
       expect((await m.sh(s.journal)).stdout).not.toContain("Watchdog timeout");
     } finally {
-      await devConfig({ delays: { certificatesReady: 0 } });
-      await cli(s, `tunnel uninstall --name ${s.name} --system`);
+      await sys.devConfig({ delays: { certificatesReady: 0 } });
+      await sys.cli(s, `tunnel uninstall --name ${s.name} --system`);
     }
   }, 300_000);
 });
