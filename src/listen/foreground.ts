@@ -68,6 +68,9 @@ export function notifierSink(notifier: ServiceNotifier): ListenSink {
           return notifier.status(event.services.every((s) => s.ready) ? `ready: ${event.services.length} services` : `degraded: ${event.services.filter((s) => !s.ready).map((s) => `${s.name}: ${s.reason}`).join("; ")}`);
         case "reloaded":
           return notifier.status(`reloaded: ${event.summary.added.length} added, ${event.summary.removed.length + event.summary.deleted.length} removed, ${event.summary.changed.length} changed`);
+        case "reload_rejected":
+          // `systemctl reload` has no exit code to say so: the unit's status line does.
+          return notifier.status(`reload refused: ${event.message}`);
         case "setting_up":
           return notifier.status("setting up the tunnel");
         case "verifying":

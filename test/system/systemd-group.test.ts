@@ -380,6 +380,8 @@ describe("a group under a real systemd (system scope)", () => {
       expect((await m.sh(`systemctl is-active ${s.unit}`)).stdout.trim()).toBe("active");
       const p = await sys.show(s, STATE);
       expect([p.MainPID, p.NRestarts]).toEqual([p0.MainPID, p0.NRestarts]);
+      // systemctl reload has no exit code for it: the unit's status line says it was refused.
+      expect(p.StatusText).toMatch(/^reload refused: .*tunnels\[0\] \(keep\): endpoint/);
       expect(await m.must(`cat ${DIR}/group.yaml`)).toBe(V3);
       expect(run.services?.map((x) => x.name)).toEqual(["keep", "moved", "extra"]);
       expect(await sys.get(urls.get("keep") as string)).toEqual({ status: 200, body: "hello from keep" });
