@@ -256,6 +256,25 @@ describe("bad files", () => {
     });
   }
 
+  test("a name is a group or a single tunnel, never both", async () => {
+    const o = origin("solo");
+    origins.push(o);
+    const solo = await cli(["tunnel", "listen", "--detach", "--name", "solo", "--endpoint", `127.0.0.1:${o.port}`]);
+    expect(solo.code).toBe(0);
+    const asGroup = await cli(["tunnel", "up", "-f", write("solo.yaml", groupFile("solo", [{ name: "a", port: o.port }]))]);
+    expect(asGroup.code).toBe(64);
+    expect(asGroup.stderr).toMatch(/^error: "solo" is a single tunnel on this machine, not a group$/m);
+    expect((await cli(["tunnel", "reload", "--name", "solo"])).stderr).toMatch(/^error: "solo" is a single tunnel, not a group$/m);
+    expect((await cli(["tunnel", "stop", "--name", "solo"])).code).toBe(0);
+
+    const g = await cli(["tunnel", "up", "-f", write("grp.yaml", groupFile("grp", [{ name: "a", port: o.port }])), "--detach"]);
+    expect(g.code).toBe(0);
+    const asSingle = await cli(["tunnel", "listen", "--detach", "--name", "grp", "--endpoint", `127.0.0.1:${o.port}`]);
+    expect(asSingle.code).toBe(64);
+    expect(asSingle.stderr).toMatch(/^error: "grp" is a group of tunnels, not a single tunnel$/m);
+    expect((await cli(["tunnel", "stop", "--name", "grp"])).stdout).toBe("Stopped group grp\n");
+  }, 90_000);
+
   test("a missing file is a usage error naming it", async () => {
     const r = await cli(["tunnel", "up"]);
     expect(r.code).toBe(2);

@@ -88,6 +88,8 @@ export const up = defineCommand({
     const root = stateRoot("user");
     const dir = tunnelDir(root, group.name);
     const files = tunnelFiles(dir);
+    // A single tunnel of that name is refused before anything else is said about it.
+    const config = await groupConfig(group, source, files.config);
     const running = await namedTunnel(root, group.name);
     if (running?.running && running.run) {
       throw new Rejected(
@@ -96,7 +98,6 @@ export const up = defineCommand({
         "conflict",
       );
     }
-    const config = await groupConfig(group, source, files.config);
 
     if (args.detach) {
       await writeTunnelConfig(files.config, config);
