@@ -48,7 +48,10 @@ async function usageOf(resolved: ResolvedCommand, color: boolean): Promise<strin
   const plain = color && !process.env.NO_COLOR ? text : stripAnsi(text);
   const lines = plain.split("\n").map((line) => line.trimEnd());
   while (lines.length > 0 && lines.at(-1) === "") lines.pop();
-  return `${[...lines, "", ...GLOBAL_OPTIONS_HELP].join("\n")}\n`;
+  // A command may explain more than its flags (`tunnel up`: the file it reads).
+  const epilog = (resolved.cmd as { readonly epilog?: unknown }).epilog;
+  const more = typeof epilog === "string" ? ["", ...epilog.split("\n")] : [];
+  return `${[...lines, ...more, "", ...GLOBAL_OPTIONS_HELP].join("\n")}\n`;
 }
 
 export async function main(argv: readonly string[]): Promise<number> {

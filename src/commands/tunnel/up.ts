@@ -25,6 +25,7 @@ import type { RunState } from "../../state/run-state.ts";
 import { readTunnelConfig, writeTunnelConfig, type TunnelConfig } from "../../state/tunnel-config.ts";
 import { settingsFromEnv } from "../../state/tunnel-settings.ts";
 import { DEFAULT_GROUP_FILE, readGroupFile, type GroupFile } from "../../group/config.ts";
+import { GROUP_FILE_HELP } from "../../group/file-help.ts";
 import { runGroup } from "../../group/foreground.ts";
 
 /**
@@ -69,7 +70,7 @@ function detachedDoc(name: string, status: "ready" | "provisioning", pid: number
   };
 }
 
-export const up = defineCommand({
+export const up = Object.assign(defineCommand({
   meta: {
     name: "up",
     description: `Serve every tunnel of a group file from one process and one identity (default file: ./${DEFAULT_GROUP_FILE}; see README.md#groups)`,
@@ -148,4 +149,4 @@ export const up = defineCommand({
       lock?.release();
     }
   },
-});
+}), { epilog: GROUP_FILE_HELP });
