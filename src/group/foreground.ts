@@ -76,7 +76,7 @@ export async function runGroup(o: GroupRunOptions): Promise<void> {
     const env = envWithSettings(process.env, config);
     const health = group.health ?? config.health ?? null;
     const recorder = new RunRecorder(files.run, { name: o.name, project: project.context.project, health, env, group: { file: files.group, source: o.source } });
-    const view: ListenSink & { close?(): void } = o.fileLogs ? new GroupPlainView((line) => log.info(line)) : groupViewFor(o.output, process.stderr.isTTY === true);
+    const view: ListenSink & { close?(): void } = o.fileLogs ? new GroupPlainView((line) => log.info(line), `Stop it with: tunnel stop --name ${o.name}${o.scope === "system" ? " --system" : ""}`) : groupViewFor(o.output, process.stderr.isTTY === true);
     const events = new ListenEventBus((event) => recorder.record(event), [...(o.notifier ? [notifierSink(o.notifier)] : []), view]);
     recorder.publishTo((event) => events.on(event));
     const session = new GroupSession({
