@@ -232,7 +232,8 @@ export class GroupSession {
   }
 
   async #deleteTunnel(name: string, id: string): Promise<void> {
-    await this.#d.service.delete(id).catch((err: unknown) => {
+    // The group's own Connector stays: this agent serves on it, and other services are still to come.
+    await this.#d.service.delete(id, { keepConnector: true }).catch((err: unknown) => {
       if (!(err instanceof Rejected)) throw err;
     });
     await updateAllowList(slotFiles(this.#d.slotDir).allowList, (entries) => removeEntry(entries, id));

@@ -365,9 +365,10 @@ export class TunnelService {
 
   /**
    * Delete the tunnel's objects; then, if no remaining (non-deleting) tunnel uses this identity's
-   * Connector, delete its advertisements and the Connector itself.
+   * Connector, delete its advertisements and the Connector itself (not with `keepConnector`: a
+   * running group deleting one of its services keeps the Connector its agent serves on).
    */
-  async delete(id: string): Promise<TunnelDeleteOutcome> {
+  async delete(id: string, options: { keepConnector?: boolean } = {}): Promise<TunnelDeleteOutcome> {
     // Someone else's HTTPProxy (and its namesake advertisement and policy) is not ours to delete.
     const proxy = await this.#client.get("HTTPProxy", id);
     if (proxy) requireTunnel(proxy);
@@ -379,7 +380,8 @@ export class TunnelService {
     if (!proxyDeleted && !advertisementDeleted && !policyDeleted) throw tunnelNotFound(id);
 
     const connectorName = ours?.metadata.name;
-    const connectorDeleted = connectorName ? await this.#deleteConnectorIfUnused(connectorName) : false;
+    // A running agent keeps its Connector (its heartbeat holds the lease) even with no tunnel left on it for now.
+    const connectorDeleted = connectorName && !options.keepConnector ? await this.#deleteConnectorIfUnused(connectorName) : false;
     return {
       id,
       proxyDeleted,

@@ -373,7 +373,19 @@ describe("tunnel up: restarts, --prune, -o json and /metrics", () => {
     await pruned.waitFor(() => urlLines(pruned.stdout()).size === 1 || pruned.exitCode() !== null, 45_000, "the settled line");
     expect(((await snapshot()).httpproxies ?? []).some((h) => h.metadata.name === yId)).toBe(false);
     expect(pruned.stderr()).toContain(`y: deleted tunnel ${yId}`);
+    const connector = (await runState("prune-start"))?.heartbeat.connector;
     expect((await pruned.stop("SIGINT")).code).toBe(0);
+
+    // Every service replaced, with --prune: the old tunnels go, the group's Connector stays (its agent serves on it).
+    const xId = (await runState("prune-start"))?.services?.find((svc) => svc.name === "x")?.tunnelId as string;
+    write("prune-start.yaml", groupFile("prune-start", [{ name: "z", port: y.port }]));
+    const replaced = await up(["-f", file, "--prune"]);
+    await replaced.waitFor(() => urlLines(replaced.stdout()).has("z") || replaced.exitCode() !== null, 45_000, "z settled");
+    expect(((await snapshot()).httpproxies ?? []).some((h) => h.metadata.name === xId)).toBe(false);
+    const zId = (await runState("prune-start"))?.services?.[0]?.tunnelId;
+    const zProxy = ((await snapshot()).httpproxies ?? []).find((h) => h.metadata.name === zId) as unknown as HTTPProxy;
+    expect(proxyConnectorName(zProxy)).toBe(connector as string);
+    expect((await replaced.stop("SIGINT")).code).toBe(0);
   }, 120_000);
 
   test("-o json: every service's events carry its name; the group settles once; /metrics labels each service", async () => {
