@@ -32,11 +32,30 @@ export function writeStdout(text: string): void {
         Bun.sleepSync(1);
         continue;
       }
-      if (code === "EPIPE") {
+      // EPIPE: the reader went away; EIO: the terminal did (it hung up). Nothing more can be said.
+      if (code === "EPIPE" || code === "EIO") {
         readerGone = true;
         return;
       }
       throw err;
     }
   }
+}
+
+let stderrGuarded = false;
+
+/**
+ * For a process that outlives its terminal (a listen or a group whose terminal hung up, and which
+ * goes on to disable its tunnels): a write to the gone terminal fails with EIO (or EPIPE for a
+ * pipe) as an `error` event on stderr, which would end the process before its teardown. Those are
+ * dropped; anything else still fails loudly. Not at startup: touching `process.stderr` costs cold start.
+ */
+export function outliveTerminal(): void {
+  if (stderrGuarded) return;
+  stderrGuarded = true;
+  process.stderr.on("error", (err: unknown) => {
+    const code = errnoCode(err);
+    if (code === "EIO" || code === "EPIPE") return;
+    throw err;
+  });
 }

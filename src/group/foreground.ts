@@ -5,11 +5,12 @@
  * manager about readiness, runs the `GroupSession`, and reloads it:
  * - on SIGHUP (`tunnel reload`, `systemctl reload`);
  * - in the foreground, when the file changes.
+ * On a terminal a bare SIGHUP is the terminal hanging up, and stops the group as Ctrl+C does.
  * A reload reads `reload.json` when `tunnel reload` left one (the file it validated, and --prune),
  * else the group's file (the one it was started from, while it is readable; else the copy in its
  * state). A file that does not parse is refused whole and the group keeps serving.
  */
-import { watch, type FSWatcher } from "node:fs";
+import { existsSync, watch, type FSWatcher } from "node:fs";
 import { rm } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import * as v from "valibot";
@@ -24,6 +25,7 @@ import { writeFileAtomic } from "../state/atomic-write.ts";
 import { acquireSlotLock, type SlotLock } from "../state/lock.ts";
 import { stateRoot, tunnelDir, tunnelFiles, type Scope } from "../state/paths.ts";
 import { readTextIfExists } from "../state/read-optional.ts";
+import { outliveTerminal } from "../stdout.ts";
 import { readTunnelConfig } from "../state/tunnel-config.ts";
 import { envWithSettings } from "../state/tunnel-settings.ts";
 import { openProject, sessionDepsOf } from "../tunnel/open-project.ts";
@@ -59,9 +61,15 @@ export async function runGroup(o: GroupRunOptions): Promise<void> {
   const dir = tunnelDir(stateRoot(o.scope), o.name);
   const files = tunnelFiles(dir);
   const fileLogging = o.fileLogs ? attachFileLogging(log, { dir, tunnel: o.name }) : undefined;
+  outliveTerminal();
   const controller = new AbortController();
   const offSignals = onStopSignals(controller, "the group's tunnels");
-  let onHup: (() => void) | undefined;
+  // SIGHUP is heard from the first moment (its default would end the process without disabling
+  // anything); one that comes before the group can reload waits for it.
+  let hup: (() => void) | undefined;
+  let pendingHup = false;
+  const onHup = () => (hup ? hup() : (pendingHup = true));
+  process.on("SIGHUP", onHup);
   let watcher: FSWatcher | undefined;
   let healthServer: { stop(): Promise<void> } | undefined;
   let lock = o.lock;
@@ -70,7 +78,7 @@ export async function runGroup(o: GroupRunOptions): Promise<void> {
     if (!config) throw new Rejected(`no group named "${o.name}": ${files.config} does not exist`, "start it with 'tunnel up -f FILE'", "not_found");
     const text = await readTextIfExists(files.group);
     if (text === undefined) throw new Rejected(`"${o.name}" is not a group: ${files.group} does not exist`, `run it with 'tunnel run --name ${o.name}'`, "conflict");
-    let group = parseGroupFile(text, files.group);
+    const group = parseGroupFile(text, files.group);
     const project = await openProject({ project: config.project, session: config.session ?? undefined, apiBase: config.api_host, slotDir: dir });
     lock ??= acquireSlotLock(files.lock, `the identity of group ${o.name}`, `it is already running; stop it first: tunnel stop --name ${o.name}${o.scope === "system" ? " --system" : ""}`);
     const env = envWithSettings(process.env, config);
@@ -111,18 +119,26 @@ export async function runGroup(o: GroupRunOptions): Promise<void> {
       }
       log.withTag("group").debug(`reloading from ${source} (${why})`);
       const result = await session.reload(parsed, { prune: request?.prune ?? o.prune, source });
-      if (result.ok) {
-        group = parsed;
-        await writeFileAtomic(files.group, next);
-      }
+      if (result.ok) await writeFileAtomic(files.group, next);
       if (request) await rm(files.reloadRequest, { force: true });
     };
     let reloading: Promise<void> = Promise.resolve();
     const queueReload = (why: string) => {
       reloading = reloading.then(() => reload(why)).catch((err: unknown) => log.error(`reload failed: ${err instanceof Error ? err.message : String(err)}`));
     };
-    onHup = () => queueReload("SIGHUP");
-    process.on("SIGHUP", onHup);
+    // On a terminal a bare SIGHUP is the terminal hanging up: stop as on Ctrl+C. One that
+    // `tunnel reload` sent (it left reload.json) is a reload there too; elsewhere (a daemon, a
+    // service, a pipe) every SIGHUP is a reload.
+    const onTerminal = !o.fileLogs && process.stderr.isTTY === true;
+    hup = () => {
+      if (onTerminal && !existsSync(files.reloadRequest)) {
+        log.debug("SIGHUP on a terminal: the terminal hung up; disabling the group's tunnels");
+        controller.abort(new Error("SIGHUP"));
+        return;
+      }
+      queueReload("SIGHUP");
+    };
+    if (pendingHup) hup();
     if (o.watchSource && o.source) watcher = watchFile(o.source, async () => {
       const now = await readTextIfExists(o.source as string).catch(() => undefined);
       if (now !== undefined && now !== lastSeen) queueReload("the file changed");
@@ -142,7 +158,7 @@ export async function runGroup(o: GroupRunOptions): Promise<void> {
     lock?.release();
     fileLogging?.detach();
     offSignals();
-    if (onHup) process.off("SIGHUP", onHup);
+    process.off("SIGHUP", onHup);
   }
 }
 

@@ -12,7 +12,7 @@ import { writeTunnelConfig, type TunnelConfig } from "../state/tunnel-config.ts"
 import { envWithSettings } from "../state/tunnel-settings.ts";
 import type { WatchdogCheck } from "../service/watchdog.ts";
 import { openProject, sessionDepsOf } from "../tunnel/open-project.ts";
-import { writeStdout } from "../stdout.ts";
+import { outliveTerminal, writeStdout } from "../stdout.ts";
 import { ListenEventBus, type ListenEvent, type ListenSink } from "./events.ts";
 import { PlainReporter, reporterFor } from "./reporter.ts";
 import { RunRecorder } from "./run-recorder.ts";
@@ -104,7 +104,9 @@ export async function runForeground(o: ForegroundOptions): Promise<void> {
   const stdoutLogging = o.stdoutLogs && !fileLogging ? attachStdoutLogging(log, o.name ?? "", writeStdout) : undefined;
   const logsLines = o.fileLogs || stdoutLogging !== undefined;
   const controller = new AbortController();
-  const offSignals = onStopSignals(controller, "the tunnel");
+  // SIGHUP too: a terminal that hangs up (closed) ends the listen as Ctrl+C does, its tunnel disabled.
+  const offSignals = onStopSignals(controller, "the tunnel", ["SIGINT", "SIGTERM", "SIGHUP"]);
+  outliveTerminal();
 
   let healthServer: { stop(): Promise<void> } | undefined;
   let lock: SlotLock | undefined;

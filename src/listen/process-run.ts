@@ -12,14 +12,15 @@ import type { ListenEventBus } from "./events.ts";
 import type { RunRecorder } from "./run-recorder.ts";
 
 /**
- * SIGINT/SIGTERM: the first aborts `controller` (the session then disables what it enabled); a
- * second exits 1 at once. `what` is what the first one starts disabling. Returns the removal.
+ * SIGINT/SIGTERM (and whatever else `signals` names): the first aborts `controller` (the session
+ * then disables what it enabled); a second exits 1 at once. `what` is what the first one starts
+ * disabling. Returns the removal.
  */
-export function onStopSignals(controller: AbortController, what: string): () => void {
-  let signals = 0;
+export function onStopSignals(controller: AbortController, what: string, signals: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM"]): () => void {
+  let received = 0;
   const onSignal = (signalName: string) => {
-    signals++;
-    if (signals === 1) {
+    received++;
+    if (received === 1) {
       log.debug(`${signalName} received: disabling ${what}`);
       controller.abort(new Error(signalName));
       return;
@@ -27,13 +28,10 @@ export function onStopSignals(controller: AbortController, what: string): () => 
     say(`error: ${signalName} again: forced exit before ${what} ${what.endsWith("s") ? "were" : "was"} disabled`);
     process.exit(1);
   };
-  const onInt = () => onSignal("SIGINT");
-  const onTerm = () => onSignal("SIGTERM");
-  process.on("SIGINT", onInt);
-  process.on("SIGTERM", onTerm);
+  const handlers = signals.map((signal) => [signal, () => onSignal(signal)] as const);
+  for (const [signal, handler] of handlers) process.on(signal, handler);
   return () => {
-    process.off("SIGINT", onInt);
-    process.off("SIGTERM", onTerm);
+    for (const [signal, handler] of handlers) process.off(signal, handler);
   };
 }
 

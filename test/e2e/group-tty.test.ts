@@ -9,7 +9,11 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import type { Server } from "bun";
+import { stateRoot, tunnelDir, tunnelFiles } from "../../src/state/paths.ts";
+import { readRunState, type RunState } from "../../src/state/run-state.ts";
+import { runCli } from "../helpers/cli.ts";
 import { startLocalDatum, type LocalDatum } from "../helpers/local-datum.ts";
+import { pidExists, until } from "../helpers/wait.ts";
 import { Pane } from "../helpers/tmux-pane.ts";
 
 const root = process.env.DATUM_CONNECT_TEST_ROOT as string;
@@ -103,4 +107,34 @@ describe.skipIf(!TMUX)("tunnel up's live view in a real terminal (tmux)", () => 
       await pane.stop();
     }
   }, 90_000);
+
+  test("the terminal hanging up (SIGHUP) stops the group as Ctrl+C does: every tunnel disabled, exit 0; tunnel reload from another terminal still reloads", async () => {
+    const { pane } = await startGroup(100, "tty-hangup");
+    let stopped = false;
+    try {
+      await pane.waitFor(settled, "the group settled");
+      const runPath = tunnelFiles(tunnelDir(stateRoot("user", { env: (datum as LocalDatum).env }), "tty-hangup")).run;
+      const before = (await readRunState(runPath)) as RunState;
+      const pid = before.pid;
+
+      // `tunnel reload` from elsewhere: its SIGHUP comes with reload.json, so it is a reload, not a hangup.
+      const reload = await runCli(["tunnel", "reload", "--name", "tty-hangup"], { env: (datum as LocalDatum).env });
+      expect(reload.code).toBe(0);
+      expect(reload.stdout).toBe("unchanged: 3\n");
+      expect(pidExists(pid)).toBe(true);
+
+      await pane.stop(); // the terminal goes away: its processes get SIGHUP
+      stopped = true;
+      await until(async () => !pidExists(pid), 30_000, "the group's process exited");
+      const after = (await readRunState(runPath)) as RunState;
+      expect([after.phase, after.exitCode]).toEqual(["stopped", 0]);
+      const res = await (datum as LocalDatum).admin("state");
+      const ads = ((await res.json()) as { projects: Record<string, { connectoradvertisements?: { metadata: { name: string } }[] }> }).projects;
+      const advertised = new Set(Object.values(ads).flatMap((p) => (p.connectoradvertisements ?? []).map((a) => a.metadata.name)));
+      for (const svc of after.services ?? []) expect({ svc: svc.name, advertised: advertised.has(svc.tunnelId as string) }).toEqual({ svc: svc.name, advertised: false });
+    } finally {
+      if (!stopped) await pane.stop();
+    }
+  }, 90_000);
 });
+

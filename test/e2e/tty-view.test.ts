@@ -8,7 +8,10 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createServer } from "node:net";
+import { projectDir, stateRoot, tunnelFiles } from "../../src/state/paths.ts";
+import { readRunState, type RunState } from "../../src/state/run-state.ts";
 import { startLocalDatum, type LocalDatum } from "../helpers/local-datum.ts";
+import { pidExists, until } from "../helpers/wait.ts";
 import { Pane } from "../helpers/tmux-pane.ts";
 
 const root = process.env.DATUM_CONNECT_TEST_ROOT as string;
@@ -101,4 +104,28 @@ describe.skipIf(!TMUX)("tunnel listen's live view in a real terminal (tmux)", ()
       await pane.stop();
     }
   }, 90_000);
+
+  test("the terminal hanging up (SIGHUP) ends the listen as Ctrl+C does: the tunnel disabled, exit 0", async () => {
+    const origin = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("hello") });
+    const pane = await startPane(100, origin.port as number);
+    let stopped = false;
+    try {
+      await pane.waitFor((s) => /Tunnel ready after \d+ sec/.test(s), "the ready line");
+      const env = (datum as LocalDatum).env;
+      const runPath = tunnelFiles(projectDir(stateRoot("user", { env }), env.DATUM_PROJECT as string)).run;
+      const before = (await readRunState(runPath)) as RunState;
+      await pane.stop(); // the terminal goes away: its process gets SIGHUP
+      stopped = true;
+      await until(async () => !pidExists(before.pid), 30_000, "the listen exited");
+      const after = (await readRunState(runPath)) as RunState;
+      expect([after.pid, after.phase, after.exitCode]).toEqual([before.pid, "stopped", 0]);
+      const res = await (datum as LocalDatum).admin("state");
+      const projects = ((await res.json()) as { projects: Record<string, { connectoradvertisements?: { metadata: { name: string } }[] }> }).projects;
+      expect(Object.values(projects).some((p) => (p.connectoradvertisements ?? []).some((a) => a.metadata.name === after.tunnelId))).toBe(false);
+    } finally {
+      if (!stopped) await pane.stop();
+      origin.stop(true);
+    }
+  }, 90_000);
 });
+
