@@ -11,6 +11,9 @@ import { assessReadiness, type Readiness } from "../listen/readiness.ts";
 export function serviceReadiness(svc: RunState, heartbeat: RunState["heartbeat"], originDown: string | null, now: number): Readiness {
   const r = assessReadiness({ ...svc, heartbeat }, now);
   if (r.state === "starting" && originDown) return { ready: false, state: "degraded", reason: originDown };
+  // Setup's verification ran out (kept serving, re-verified at every poll): degraded, with the last answer.
+  const check = svc.pathCheck;
+  if (r.state === "starting" && check && !check.ok) return { ready: false, state: "degraded", reason: `the public URL does not answer${check.reason ? `: ${check.reason}` : ""}` };
   if (r.state === "stopped") return { ready: false, state: "stopped", reason: "disabled" };
   return r;
 }
