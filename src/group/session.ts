@@ -217,7 +217,15 @@ export class GroupSession {
       result = { tunnel: existing, kind: "found" };
     }
     const id = result.tunnel.id;
-    if (ids[spec.name] !== id) await updateServiceIds(d.servicesPath, (all) => ({ ...all, [spec.name]: id }));
+    // One name per tunnel: a service renamed in the file takes its tunnel (found by its endpoint)
+    // with it, and the old name no longer leads there.
+    const stale = Object.entries(ids).some(([name, other]) => other === id && name !== spec.name);
+    if (ids[spec.name] !== id || stale) {
+      await updateServiceIds(d.servicesPath, (all) => {
+        for (const [name, other] of Object.entries(all)) if (other === id) delete all[name];
+        return { ...all, [spec.name]: id };
+      });
+    }
     return result;
   }
 

@@ -4,7 +4,7 @@
  * local edge. Runs in the loopback-only namespace (scripts/test.sh).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Server } from "bun";
@@ -463,5 +463,26 @@ describe("a service that cannot start", () => {
     expect(exit.stderr).toMatch(/^error: Quota limit exceeded for HTTPProxy resources\.$/m);
     expect((await runState("quota-all"))?.phase).toBe("failed");
   }, 120_000);
+});
+
+describe("renaming a service", () => {
+  test("a service renamed in the file keeps its tunnel and hostname; the old name no longer leads to it", async () => {
+    const r = origin("renamed");
+    origins.push(r);
+    const file = write("rename.yaml", groupFile("rename-stack", [{ name: "before", port: r.port }]));
+    const p = await up(["-f", file]);
+    await p.waitFor(() => urlLines(p.stdout()).has("before") || p.exitCode() !== null, 45_000, "the settled line");
+    const url = urlLines(p.stdout()).get("before") as string;
+    const id = (await runState("rename-stack"))?.services?.[0]?.tunnelId as string;
+    write("rename.yaml", groupFile("rename-stack", [{ name: "after", port: r.port }]));
+    await until(async () => (await runState("rename-stack"))?.group?.lastReload?.ok === true, 30_000, "the reload applied");
+    const state = (await runState("rename-stack")) as RunState;
+    expect(state.group?.lastReload).toMatchObject({ added: ["after"], removed: ["before"] });
+    expect(state.services?.map((x) => [x.name, x.tunnelId])).toEqual([["after", id]]);
+    await until(async () => (await body(url)) === "200 hello from renamed", 15_000, "the same URL answers under the new name");
+    const ids = JSON.parse(readFileSync(tunnelFiles(tunnelDir(stateRoot("user", { env: datum.env }), "rename-stack")).services, "utf8")) as Record<string, string>;
+    expect(ids).toEqual({ after: id });
+    expect((await p.stop("SIGINT")).code).toBe(0);
+  }, 90_000);
 });
 
