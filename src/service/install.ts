@@ -33,7 +33,7 @@ import { CliError, ConfigError, NotAuthenticated, Rejected, StillProvisioning, U
 import type { GroupFile } from "../group/config.ts";
 import { ensurePrivateDir, writeFileAtomic } from "../state/atomic-write.ts";
 import { assertSafeName, stateRoot, tunnelDir, tunnelFiles, type Scope } from "../state/paths.ts";
-import type { ServiceRecord } from "../state/run-state.ts";
+import { readRunState, type ServiceRecord } from "../state/run-state.ts";
 import { writeTunnelConfig, type TunnelConfig } from "../state/tunnel-config.ts";
 import { settingsFromEnv } from "../state/tunnel-settings.ts";
 import { validateEndpoint } from "../tunnel/endpoint.ts";
@@ -262,6 +262,7 @@ export async function installTunnel(req: InstallRequest, deps: InstallDeps): Pro
   }
 
   let unitInstalled = false;
+  const previous = await readRunState(tunnelFiles(dir).run).catch(() => undefined);
   const since = Date.now();
   try {
     await ensurePrivateDir(dir);
@@ -275,7 +276,7 @@ export async function installTunnel(req: InstallRequest, deps: InstallDeps): Pro
     let urls: readonly string[] = [];
     let services: readonly ServiceRecord[] = [];
     if (waitMs > 0) {
-      const waited = await waitForService({ runPath: tunnelFiles(dir).run, manager, scope, name, waitMs, since });
+      const waited = await waitForService({ runPath: tunnelFiles(dir).run, manager, scope, name, waitMs, since, previous });
       switch (waited.outcome) {
         case "ready":
           urls = waited.state.publicUrls;

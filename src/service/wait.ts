@@ -26,6 +26,17 @@ export interface WaitOptions {
   readonly waitMs: number;
   /** Only `run.json` written after this (ms epoch) counts: an older one is from an earlier run. */
   readonly since: number;
+  /**
+   * `run.json` as it was before the manager was asked to start: that run's record never counts,
+   * however close to `since` it started (a tunnel stopped and started again within a second).
+   */
+  readonly previous?: Pick<RunState, "pid" | "startedAt"> | undefined;
+}
+
+/** Whether `state` is the record of the run this wait is for (not the one before it). */
+export function isNewRun(state: Pick<RunState, "pid" | "startedAt">, o: Pick<WaitOptions, "since" | "previous">): boolean {
+  if (o.previous && state.pid === o.previous.pid && state.startedAt === o.previous.startedAt) return false;
+  return Date.parse(state.startedAt) >= o.since - 1_000;
 }
 
 export async function waitForService(o: WaitOptions): Promise<ServiceWait> {
@@ -34,7 +45,7 @@ export async function waitForService(o: WaitOptions): Promise<ServiceWait> {
   let nextManagerPoll = Date.now() + MANAGER_POLL_MS;
   for (;;) {
     const state = await readRunState(o.runPath).catch(() => undefined);
-    if (state && Date.parse(state.startedAt) >= o.since - 1_000) {
+    if (state && isNewRun(state, o)) {
       last = state;
       if (state.phase === "ready") return { outcome: "ready", state };
       if (state.phase === "failed" || state.phase === "stopped") {

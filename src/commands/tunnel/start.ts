@@ -12,7 +12,7 @@ import { unitDisplayName } from "../../service/inspect.ts";
 import { serviceManager } from "../../service/platform.ts";
 import { exitCodeOf, SERVICE_READY_WAIT_MS, waitForService } from "../../service/wait.ts";
 import { assertSafeName, stateRoot, tunnelDir, tunnelFiles } from "../../state/paths.ts";
-import type { RunState } from "../../state/run-state.ts";
+import { readRunState, type RunState } from "../../state/run-state.ts";
 
 /** The URLs on stdout: a tunnel's, or one `name URL` line per service of a group (as `tunnel up` prints them). */
 function emitUrls(state: RunState): void {
@@ -58,9 +58,11 @@ export const start = defineCommand({
       say(`Tunnel ${name} is already running (${unit}, PID ${entry.run.pid}).`);
       return;
     }
+    const runPath = tunnelFiles(tunnelDir(root, name)).run;
+    const previous = await readRunState(runPath).catch(() => undefined);
     const since = Date.now();
     await manager.start(scope, name);
-    const waited = await waitForService({ runPath: tunnelFiles(tunnelDir(root, name)).run, manager, scope, name, waitMs: SERVICE_READY_WAIT_MS, since });
+    const waited = await waitForService({ runPath, manager, scope, name, waitMs: SERVICE_READY_WAIT_MS, since, previous });
     switch (waited.outcome) {
       case "ready":
         emitUrls(waited.state);
