@@ -47,14 +47,7 @@ async function subdirs(dir: string): Promise<string[]> {
 }
 
 /** What was read from one directory: the facts an entry is decided from. */
-export interface EntryFacts {
-  readonly name: string | null;
-  readonly project: string | null;
-  readonly dir: string;
-  readonly config: TunnelConfig | undefined;
-  readonly run: RunState | undefined;
-  readonly runError: CliError | undefined;
-  readonly running: boolean;
+export interface EntryFacts extends Pick<TunnelEntry, "name" | "project" | "dir" | "config" | "run" | "runError" | "running"> {
   /** The directory holds a `group.yaml`. */
   readonly groupFile: string | null;
   /** The group file's services, read only when run.json has none. */
